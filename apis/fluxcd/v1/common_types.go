@@ -1,0 +1,110 @@
+package v1
+
+import (
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const (
+	// DefaultName is the only name accepted for a FluxInstance or a FluxReport:
+	// both are singletons per namespace.
+	DefaultName = "flux"
+
+	// DefaultNamespace is the namespace the operator and the Flux controllers run in
+	// unless RUNTIME_NAMESPACE says otherwise.
+	DefaultNamespace = "flux-system"
+)
+
+// Annotations understood by the operator on its own kinds.
+const (
+	// ReconcileRequestAnnotation asks for an immediate reconciliation when its
+	// value changes; the handled value is echoed in status.lastHandledReconcileAt.
+	ReconcileRequestAnnotation = "reconcile.fluxcd.io/requestedAt"
+
+	// ReconcileAnnotation set to DisabledValue suspends reconciliation.
+	ReconcileAnnotation = "fluxcd.controlplane.io/reconcile"
+
+	// ReconcileEveryAnnotation overrides the reconciliation interval (a Go duration).
+	ReconcileEveryAnnotation = "fluxcd.controlplane.io/reconcileEvery"
+
+	// ReconcileTimeoutAnnotation overrides the reconciliation timeout (a Go duration).
+	ReconcileTimeoutAnnotation = "fluxcd.controlplane.io/reconcileTimeout"
+
+	// EnabledValue is the value of ReconcileAnnotation that keeps reconciliation on.
+	EnabledValue = "enabled"
+
+	// DisabledValue is the value of ReconcileAnnotation that suspends reconciliation.
+	DisabledValue = "disabled"
+)
+
+// Condition types.
+const (
+	// ReadyCondition says whether the last reconciliation of the object succeeded.
+	ReadyCondition = "Ready"
+
+	// ReconcilingCondition says a reconciliation is in progress.
+	ReconcilingCondition = "Reconciling"
+
+	// StalledCondition says reconciliation cannot go on until the spec changes.
+	StalledCondition = "Stalled"
+)
+
+// Condition reasons.
+const (
+	// ReconciliationSucceededReason: the last reconciliation finished without error.
+	ReconciliationSucceededReason = "ReconciliationSucceeded"
+
+	// ReconciliationFailedReason: the last reconciliation failed; the message says why.
+	ReconciliationFailedReason = "ReconciliationFailed"
+
+	// ProgressingReason: a reconciliation is under way.
+	ProgressingReason = "Progressing"
+
+	// BuildFailedReason: the distribution manifests could not be built.
+	BuildFailedReason = "BuildFailed"
+
+	// HealthCheckFailedReason: the applied workloads did not become ready in time.
+	HealthCheckFailedReason = "HealthCheckFailed"
+
+	// InvalidSpecReason: the spec cannot be acted on as written.
+	InvalidSpecReason = "InvalidSpec"
+
+	// ReportPartialReason: part of a FluxReport could not be computed; the message names what.
+	ReportPartialReason = "ReportPartial"
+)
+
+// annotatedObject is the part of metav1.Object the annotation helpers need.
+type annotatedObject interface {
+	GetAnnotations() map[string]string
+}
+
+// reconcileDisabled reports whether obj carries `fluxcd.controlplane.io/reconcile: disabled`.
+func reconcileDisabled(obj annotatedObject) bool {
+	return strings.EqualFold(obj.GetAnnotations()[ReconcileAnnotation], DisabledValue)
+}
+
+// durationAnnotation parses a duration annotation of obj, returning zero when it
+// is absent, malformed or not positive.
+func durationAnnotation(obj annotatedObject, key string) time.Duration {
+	v, ok := obj.GetAnnotations()[key]
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0
+	}
+	return d
+}
+
+// findCondition returns the condition of the given type, or nil.
+func findCondition(conditions []metav1.Condition, conditionType string) *metav1.Condition {
+	for i := range conditions {
+		if conditions[i].Type == conditionType {
+			return &conditions[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package bootstrap
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+)
+
+// Environment variables read by every binary. A flag given on the command
+// line wins over its environment variable.
+const (
+	EnvRuntimeNamespace = "RUNTIME_NAMESPACE"
+	EnvMetricsAddr      = "METRICS_ADDR"
+	EnvHealthAddr       = "HEALTH_ADDR"
+	EnvLeaderElect      = "LEADER_ELECT"
+	EnvLogLevel         = "LOG_LEVEL"
+	EnvLogEncoding      = "LOG_ENCODING"
+)
+
+// Options are the settings common to the three binaries.
+type Options struct {
+	// Component is the binary name, e.g. flux-operator-reporter.
+	Component string
+	// MetricsAddr is the bind address of /metrics; "0" disables it.
+	MetricsAddr string
+	// HealthAddr is the bind address of /healthz and /readyz; "0" disables it.
+	HealthAddr string
+	// LeaderElect enables leader election with a Lease in the runtime namespace.
+	LeaderElect bool
+	// LeaderElectionID names the Lease; defaults to the component name.
+	LeaderElectionID string
+	// LogLevel is one of debug, info, error.
+	LogLevel string
+	// LogEncoding is json or console.
+	LogEncoding string
+	// RuntimeNamespace is the namespace the operator and Flux run in.
+	RuntimeNamespace string
+	// GracefulShutdownTimeout bounds how long runnables get to stop.
+	GracefulShutdownTimeout time.Duration
+	// PrintVersion makes the binary print its version and exit.
+	PrintVersion bool
+}
+
+// BindFlags registers the common flags on fs, with defaults taken from the
+// environment where an equivalent variable is set.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", envOr(EnvMetricsAddr, ":8080"),
+		"The address the /metrics endpoint binds to, \"0\" to disable. Env: "+EnvMetricsAddr+".")
+	fs.StringVar(&o.HealthAddr, "health-addr", envOr(EnvHealthAddr, ":8081"),
+		"The address the /healthz and /readyz endpoints bind to, \"0\" to disable. Env: "+EnvHealthAddr+".")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", envBool(EnvLeaderElect, true),
+		"Elect a leader with a Lease in the runtime namespace, so that only one replica works at a time. Env: "+EnvLeaderElect+".")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.Component,
+		"The name of the leader election Lease.")
+	fs.StringVar(&o.LogLevel, "log-level", envOr(EnvLogLevel, "info"),
+		"Log verbosity: debug, info or error. Env: "+EnvLogLevel+".")
+	fs.StringVar(&o.LogEncoding, "log-encoding", envOr(EnvLogEncoding, "json"),
+		"Log encoding: json or console. Env: "+EnvLogEncoding+".")
+	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second,
+		"How long to wait for running work to finish on SIGTERM before exiting.")
+	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
+	o.RuntimeNamespace = envOr(EnvRuntimeNamespace, apiv1.DefaultNamespace)
+}
+
+// Validate reports every invalid option at once.
+func (o *Options) Validate() error {
+	var errs []error
+	switch strings.ToLower(o.LogLevel) {
+	case "debug", "info", "error":
+	default:
+		errs = append(errs, fmt.Errorf("--log-level %q is not one of debug, info, error", o.LogLevel))
+	}
+	switch strings.ToLower(o.LogEncoding) {
+	case "json", "console":
+	default:
+		errs = append(errs, fmt.Errorf("--log-encoding %q is not one of json, console", o.LogEncoding))
+	}
+	if o.RuntimeNamespace == "" {
+		errs = append(errs, fmt.Errorf("%s must not be empty", EnvRuntimeNamespace))
+	}
+	if o.LeaderElect && o.LeaderElectionID == "" {
+		errs = append(errs, errors.New("--leader-election-id must be set when leader election is on"))
+	}
+	if o.GracefulShutdownTimeout < 0 {
+		errs = append(errs, errors.New("--graceful-shutdown-timeout must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envBool(key string, def bool) bool {
+	v, ok := os.LookupEnv(key)
+	if !ok || v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		// An unparsable value keeps the default; flag parsing is where the
+		// user sees errors, and the flag can override the variable.
+		return def
+	}
+	return b
+}
