@@ -142,7 +142,7 @@ type Cluster struct {
 	// NetworkPolicy restricts network access to the Flux namespace. Defaults to true.
 	// +kubebuilder:default:=true
 	// +optional
-	NetworkPolicy bool `json:"networkPolicy"`
+	NetworkPolicy *bool `json:"networkPolicy,omitempty"`
 }
 
 // Sharding configures controller shards.
@@ -214,6 +214,7 @@ type PatchSelector struct {
 }
 
 // Sync declares the source and Kustomization that sync the cluster.
+// +kubebuilder:validation:XValidation:rule="has(self.name) == has(oldSelf.name) && (!has(self.name) || self.name == oldSelf.name)",message="spec.sync.name is immutable"
 // +kubebuilder:validation:XValidation:rule="self.kind != 'OCIRepository' || self.url.startsWith('oci://')",message="an OCIRepository sync url must start with 'oci://'"
 // +kubebuilder:validation:XValidation:rule="self.kind != 'GitRepository' || self.url.startsWith('http://') || self.url.startsWith('https://') || self.url.startsWith('ssh://')",message="a GitRepository sync url must start with 'http://', 'https://' or 'ssh://'"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'github' || self.kind == 'GitRepository'",message="the 'github' provider is only valid for a GitRepository sync"
@@ -221,7 +222,6 @@ type PatchSelector struct {
 type Sync struct {
 	// Name of the source and Kustomization. Defaults to the namespace name.
 	// +kubebuilder:validation:MaxLength=63
-	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.sync.name is immutable"
 	// +optional
 	Name string `json:"name,omitempty"`
 
@@ -416,6 +416,11 @@ func (in *FluxInstance) GetWait() bool { return in.Spec.Wait == nil || *in.Spec.
 // GetMigrateResources returns spec.migrateResources, true when unset.
 func (in *FluxInstance) GetMigrateResources() bool {
 	return in.Spec.MigrateResources == nil || *in.Spec.MigrateResources
+}
+
+// GetNetworkPolicy returns spec.cluster.networkPolicy, true when unset.
+func (in *FluxInstance) GetNetworkPolicy() bool {
+	return in.Spec.Cluster == nil || in.Spec.Cluster.NetworkPolicy == nil || *in.Spec.Cluster.NetworkPolicy
 }
 
 // GetConditions returns the status conditions.

@@ -1,0 +1,273 @@
+package api_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+)
+
+func validInstance(ns, name string) *apiv1.FluxInstance {
+	return &apiv1.FluxInstance{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: apiv1.FluxInstanceSpec{
+			Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"},
+		},
+	}
+}
+
+func TestSingletonNames(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	cases := []struct {
+		name    string
+		obj     client.Object
+		message string
+	}{
+		{
+			name:    "a FluxReport named other than flux is rejected",
+			obj:     &apiv1.FluxReport{ObjectMeta: metav1.ObjectMeta{Name: "report", Namespace: ns}},
+			message: "the only accepted name for a FluxReport is 'flux'",
+		},
+		{
+			name:    "a FluxInstance named other than flux is rejected",
+			obj:     validInstance(ns, "fluxcd"),
+			message: "the only accepted name for a FluxInstance is 'flux'",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := env.Client.Create(ctx, tc.obj)
+			require.Error(t, err)
+			assert.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
+			assert.Contains(t, err.Error(), tc.message)
+		})
+	}
+
+	t.Run("objects named flux are accepted", func(t *testing.T) {
+		require.NoError(t, env.Client.Create(ctx, &apiv1.FluxReport{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns}}))
+		require.NoError(t, env.Client.Create(ctx, validInstance(ns, "flux")))
+		var got apiv1.FluxInstance
+		require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "flux"}, &got))
+		assert.Equal(t, "2.x", got.Spec.Distribution.Version)
+	})
+}
+
+func TestFluxInstanceValidation(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name    string
+		mutate  func(*apiv1.FluxInstance)
+		message []string
+	}{
+		{
+			name:    "an unknown component is rejected",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Components = []apiv1.Component{"source-controller", "flagger"} },
+			message: []string{"spec.components[1]", "Unsupported value: \"flagger\""},
+		},
+		{
+			name:    "an unknown cluster type is rejected",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Cluster = &apiv1.Cluster{Type: "k3s"} },
+			message: []string{"spec.cluster.type", "Unsupported value: \"k3s\""},
+		},
+		{
+			name:    "an unknown cluster size is rejected",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Cluster = &apiv1.Cluster{Size: "huge"} },
+			message: []string{"spec.cluster.size", "Unsupported value: \"huge\""},
+		},
+		{
+			name:    "a distribution artifact that is not an oci:// URL is rejected",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Distribution.Artifact = "https://example.com/manifests" },
+			message: []string{"spec.distribution.artifact", "should match '^oci://.*$'"},
+		},
+		{
+			name:    "an empty distribution version is rejected",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Distribution.Version = "" },
+			message: []string{"spec.distribution.version"},
+		},
+		{
+			name: "an OCIRepository sync with an https URL is rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sync = &apiv1.Sync{Kind: "OCIRepository", URL: "https://ghcr.io/org/repo", Ref: "latest", Path: "./"}
+			},
+			message: []string{"an OCIRepository sync url must start with 'oci://'"},
+		},
+		{
+			name: "a GitRepository sync with an oci URL is rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sync = &apiv1.Sync{Kind: "GitRepository", URL: "oci://ghcr.io/org/repo", Ref: "refs/heads/main", Path: "./"}
+			},
+			message: []string{"a GitRepository sync url must start with 'http://', 'https://' or 'ssh://'"},
+		},
+		{
+			name: "the github provider on a Bucket sync is rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sync = &apiv1.Sync{Kind: "Bucket", URL: "s3.amazonaws.com", Ref: "flux", Path: "./", Provider: "github"}
+			},
+			message: []string{"the 'github' provider is only valid for a GitRepository sync"},
+		},
+		{
+			name: "an unknown sync kind is rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sync = &apiv1.Sync{Kind: "HelmRepository", URL: "https://charts.example.com", Ref: "x", Path: "./"}
+			},
+			message: []string{"spec.sync.kind", "Unsupported value: \"HelmRepository\""},
+		},
+		{
+			name: "persistent sharding storage without spec.storage is rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{"shard1"}, Storage: "persistent"}
+			},
+			message: []string{"spec.storage must be set when spec.sharding.storage is 'persistent'"},
+		},
+		{
+			name:    "sharding without shards is rejected",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{}} },
+			message: []string{"spec.sharding.shards"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fi := validInstance(newNamespace(t), "flux")
+			tc.mutate(fi)
+			err := env.Client.Create(ctx, fi)
+			require.Error(t, err, "the API server accepted an invalid FluxInstance")
+			assert.True(t, apierrors.IsInvalid(err), "want Invalid, got %v", err)
+			for _, m := range tc.message {
+				assert.Contains(t, err.Error(), m)
+			}
+		})
+	}
+}
+
+func TestFluxInstanceDefaultsAndImmutableSyncName(t *testing.T) {
+	ctx := context.Background()
+	fi := validInstance(newNamespace(t), "flux")
+	fi.Spec.Cluster = &apiv1.Cluster{}
+	fi.Spec.Sync = &apiv1.Sync{Kind: "GitRepository", URL: "https://github.com/org/fleet", Ref: "refs/heads/main", Path: "clusters/prod"}
+	require.NoError(t, env.Client.Create(ctx, fi))
+
+	var got apiv1.FluxInstance
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKeyFromObject(fi), &got))
+	require.NotNil(t, got.Spec.Wait)
+	assert.True(t, *got.Spec.Wait, "spec.wait defaults to true")
+	require.NotNil(t, got.Spec.MigrateResources)
+	assert.True(t, *got.Spec.MigrateResources, "spec.migrateResources defaults to true")
+	assert.Equal(t, "kubernetes", got.Spec.Cluster.Type)
+	assert.Equal(t, "cluster.local", got.Spec.Cluster.Domain)
+	require.NotNil(t, got.Spec.Cluster.NetworkPolicy)
+	assert.True(t, *got.Spec.Cluster.NetworkPolicy, "spec.cluster.networkPolicy defaults to true")
+	require.NotNil(t, got.Spec.Sync.Interval)
+	assert.Equal(t, "1m0s", got.Spec.Sync.Interval.Duration.String())
+
+	// Naming the sync after creation would orphan the objects created under
+	// the default name, so it is a change like any other.
+	got.Spec.Sync.Name = "renamed"
+	err := env.Client.Update(ctx, &got)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "spec.sync.name is immutable")
+
+	named := validInstance(newNamespace(t), "flux")
+	named.Spec.Sync = &apiv1.Sync{Name: "fleet", Kind: "OCIRepository", URL: "oci://ghcr.io/org/fleet", Ref: "latest", Path: "./"}
+	require.NoError(t, env.Client.Create(ctx, named))
+	named.Spec.Sync.Path = "./clusters/prod"
+	require.NoError(t, env.Client.Update(ctx, named), "other sync fields stay mutable")
+	named.Spec.Sync.Name = "fleet-2"
+	err = env.Client.Update(ctx, named)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "spec.sync.name is immutable")
+}
+
+func TestStatusIsOnlyWritableThroughSubresource(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	report := &apiv1.FluxReport{
+		ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},
+		Spec: apiv1.FluxReportSpec{Distribution: apiv1.FluxDistributionStatus{
+			Entitlement: apiv1.DistributionUnknown, Status: apiv1.DistributionUnknown,
+		}},
+		Status: apiv1.FluxReportStatus{LastHandledReconcileAt: "on-create"},
+	}
+	require.NoError(t, env.Client.Create(ctx, report))
+
+	var got apiv1.FluxReport
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKeyFromObject(report), &got))
+	assert.Empty(t, got.Status.LastHandledReconcileAt, "status set on create must be dropped")
+
+	got.Status.LastHandledReconcileAt = "on-update"
+	got.Spec.Distribution.Version = "v2.9.5"
+	require.NoError(t, env.Client.Update(ctx, &got))
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKeyFromObject(report), &got))
+	assert.Equal(t, "v2.9.5", got.Spec.Distribution.Version, "spec is written by a main resource update")
+	assert.Empty(t, got.Status.LastHandledReconcileAt, "status written by a main resource update must be ignored")
+
+	got.Status.LastHandledReconcileAt = "on-status-update"
+	got.Status.Conditions = []metav1.Condition{{
+		Type: apiv1.ReadyCondition, Status: metav1.ConditionTrue, Reason: apiv1.ReconciliationSucceededReason,
+		Message: "Reporting finished in 12ms", LastTransitionTime: metav1.Now(),
+	}}
+	got.Spec.Distribution.Version = "v9.9.9"
+	require.NoError(t, env.Client.Status().Update(ctx, &got))
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKeyFromObject(report), &got))
+	assert.Equal(t, "on-status-update", got.Status.LastHandledReconcileAt)
+	assert.Equal(t, "v2.9.5", got.Spec.Distribution.Version, "spec written through the status subresource must be ignored")
+	require.NotNil(t, got.GetReadyCondition())
+	assert.Equal(t, "Reporting finished in 12ms", got.GetReadyCondition().Message)
+}
+
+func TestPrinterColumns(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	report := &apiv1.FluxReport{
+		ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},
+		Spec: apiv1.FluxReportSpec{Distribution: apiv1.FluxDistributionStatus{
+			Entitlement: "Unknown", Status: apiv1.DistributionInstalled, Version: "v2.9.5",
+		}},
+	}
+	require.NoError(t, env.Client.Create(ctx, report))
+	report.Status.Conditions = []metav1.Condition{{
+		Type: apiv1.ReadyCondition, Status: metav1.ConditionTrue, Reason: apiv1.ReconciliationSucceededReason,
+		Message: "Reporting finished in 133ms", LastTransitionTime: metav1.Now(),
+	}}
+	require.NoError(t, env.Client.Status().Update(ctx, report))
+
+	out, err := testenvKubectl(ctx, "-n", ns, "get", "fluxreports")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2, out)
+	assert.Equal(t, []string{"NAME", "AGE", "READY", "STATUS", "LASTUPDATED"}, strings.Fields(lines[0]))
+	assert.Contains(t, lines[1], "flux")
+	assert.Contains(t, lines[1], "True")
+	assert.Contains(t, lines[1], "Reporting finished in 133ms")
+	assert.NotContains(t, lines[0], "ENTITLEMENT", "Entitlement is a priority-10 column, shown with -o wide only")
+
+	wide, err := testenvKubectl(ctx, "-n", ns, "get", "fluxreport/flux", "-o", "wide")
+	require.NoError(t, err)
+	wideLines := strings.Split(strings.TrimSpace(wide), "\n")
+	assert.Equal(t, []string{"NAME", "ENTITLEMENT", "AGE", "READY", "STATUS", "LASTUPDATED"}, strings.Fields(wideLines[0]))
+	assert.Contains(t, wideLines[1], "Unknown")
+
+	fi := validInstance(ns, "flux")
+	require.NoError(t, env.Client.Create(ctx, fi))
+	fi.Status.LastAttemptedRevision = "v2.9.5@sha256:0123456789abcdef"
+	require.NoError(t, env.Client.Status().Update(ctx, fi))
+	out, err = testenvKubectl(ctx, "-n", ns, "get", "fluxinstance", "flux", "-o", "wide")
+	require.NoError(t, err)
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	assert.Equal(t, []string{"NAME", "AGE", "READY", "STATUS", "REVISION"}, strings.Fields(lines[0]))
+	assert.Contains(t, lines[1], "v2.9.5@sha256:0123456789abcdef")
+
+	// Short names work as a user would type them.
+	out, err = testenvKubectl(ctx, "-n", ns, "get", "fr,fi", "-o", "name")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{
+		"fluxreport.fluxcd.controlplane.io/flux", "fluxinstance.fluxcd.controlplane.io/flux",
+	}, strings.Fields(out))
+}
