@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Runs the operator's three binaries as local processes against a cluster:
+# $KUBECONFIG when set, else the local kwok cluster (started when needed).
+# Installs the CRDs and the runtime namespace, waits for every binary to be
+# ready, shows the report, and runs until interrupted (Ctrl-C stops all three
+# gracefully).
+#
+# Env: KUBECONFIG, RUNTIME_NAMESPACE (flux-system), RUN_DIR (.cache/run),
+#      EXPORTER_METRICS_ADDR (:8080), INSTALLER_METRICS_ADDR (:9080),
+#      REPORTER_METRICS_ADDR (:9180), LOG_LEVEL (info).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin="${FLUX_OPERATOR_KUBE_BIN:-$root/bin/k8s/${KUBE_VERSION:-v1.37.2}-kwok-${KWOK_VERSION:-v0.8.0}}"
+ns=${RUNTIME_NAMESPACE:-flux-system}
+run_dir=${RUN_DIR:-$root/.cache/run}
+export PATH="$bin:$PATH"
+
+if [ -z "${KUBECONFIG:-}" ]; then
+  "$root/hack/cluster.sh" up
+  KUBECONFIG=$("$root/hack/cluster.sh" kubeconfig)
+  echo ">> no KUBECONFIG given: using the local kwok cluster"
+fi
+export KUBECONFIG
+kubectl() { "$bin/kubectl" "$@"; }
+
+echo ">> cluster: $(kubectl version -o json | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | tail -1) at $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
+echo ">> installing CRDs and namespace $ns"
+kubectl apply --server-side --force-conflicts --field-manager flux-operator-run -f "$root/config/crd/bases" >/dev/null
+kubectl wait --for condition=Established --timeout 60s crd/fluxinstances.fluxcd.controlplane.io crd/fluxreports.fluxcd.controlplane.io >/dev/null
+kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply --server-side --field-manager flux-operator-run -f - >/dev/null
+
+mkdir -p "$run_dir"
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  if [ ${#pids[@]} -gt 0 ]; then
+    echo ">> stopping (SIGTERM)"
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    wait "${pids[@]}" 2>/dev/null || true
+  fi
+}
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
+
+start() { # name metrics-addr health-addr
+  local name=$1 metrics=$2 health=$3
+  RUNTIME_NAMESPACE=$ns "$root/bin/flux-operator-$name" \
+    --metrics-addr "$metrics" --health-addr "$health" \
+    --log-level "${LOG_LEVEL:-info}" --log-encoding json \
+    >"$run_dir/$name.log" 2>&1 &
+  pids+=($!)
+  echo ">> started flux-operator-$name (pid $!, metrics $metrics, health $health, log $run_dir/$name.log)"
+}
+
+wait_ready() { # name health-addr
+  local name=$1 port=${2##*:}
+  for _ in $(seq 1 120); do
+    if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "${pids[@]}" 2>/dev/null; then break; fi
+    sleep 0.5
+  done
+  echo "flux-operator-$name did not become ready; last log lines:" >&2
+  tail -n 20 "$run_dir/$name.log" >&2
+  exit 1
+}
+
+exporter_metrics=${EXPORTER_METRICS_ADDR:-:8080}
+start installer "${INSTALLER_METRICS_ADDR:-:9080}" "${INSTALLER_HEALTH_ADDR:-:9081}"
+start reporter "${REPORTER_METRICS_ADDR:-:9180}" "${REPORTER_HEALTH_ADDR:-:9181}"
+start exporter "$exporter_metrics" "${EXPORTER_HEALTH_ADDR:-:8081}"
+wait_ready installer "${INSTALLER_HEALTH_ADDR:-:9081}"
+wait_ready reporter "${REPORTER_HEALTH_ADDR:-:9181}"
+wait_ready exporter "${EXPORTER_HEALTH_ADDR:-:8081}"
+
+echo ">> all three binaries are ready"
+echo
+kubectl -n "$ns" get fluxreports 2>&1 | sed 's/^No resources found.*/(no FluxReport yet)/'
+cat <<EOT
+
+Look at the report:   KUBECONFIG=$KUBECONFIG kubectl -n $ns get fluxreport/flux -o yaml
+Refresh it now:       KUBECONFIG=$KUBECONFIG kubectl -n $ns annotate --overwrite fluxreport/flux reconcile.fluxcd.io/requestedAt="\$(date +%s)"
+Instance events:      KUBECONFIG=$KUBECONFIG kubectl -n $ns events --for fluxinstance/flux
+Metrics:              curl -s http://127.0.0.1:${exporter_metrics##*:}/metrics
+(kubectl here is $bin/kubectl, matching the server version.)
+Press Ctrl-C to stop; 'make cluster-down' deletes the local cluster.
+EOT
+echo ">> running"
+wait -n "${pids[@]}" || true
+echo "a binary exited; see $run_dir/*.log" >&2
+exit 1
