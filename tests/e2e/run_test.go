@@ -1,0 +1,144 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+// TestRunStartsTheThreeBinaries runs `hack/run.sh` (what `make run` runs)
+// against the e2e cluster and checks what a user would: the report API
+// answers, every binary serves metrics and health, each holds its leader
+// Lease, and Ctrl-C stops them all and releases the Leases.
+func TestRunStartsTheThreeBinaries(t *testing.T) {
+	ctx := context.Background()
+	root := testenv.RepoRoot()
+	for _, b := range []string{"installer", "reporter", "exporter"} {
+		if _, err := os.Stat(filepath.Join(root, "bin", "flux-operator-"+b)); err != nil {
+			t.Fatalf("bin/flux-operator-%s is missing: run `make build` (make test-e2e does)", b)
+		}
+	}
+
+	ports := map[string][2]string{ // metrics, health
+		"installer": {"127.0.0.1:19080", "127.0.0.1:19081"},
+		"reporter":  {"127.0.0.1:19180", "127.0.0.1:19181"},
+		"exporter":  {"127.0.0.1:19280", "127.0.0.1:19281"},
+	}
+	cmd := exec.Command(filepath.Join(root, "hack", "run.sh"))
+	cmd.Env = append(os.Environ(),
+		"KUBECONFIG="+kubeconfig,
+		"RUN_DIR="+t.TempDir(),
+		"INSTALLER_METRICS_ADDR="+ports["installer"][0], "INSTALLER_HEALTH_ADDR="+ports["installer"][1],
+		"REPORTER_METRICS_ADDR="+ports["reporter"][0], "REPORTER_HEALTH_ADDR="+ports["reporter"][1],
+		"EXPORTER_METRICS_ADDR="+ports["exporter"][0], "EXPORTER_HEALTH_ADDR="+ports["exporter"][1],
+	)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	lines := make(chan string, 256)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	var output []string
+	deadline := time.After(2 * time.Minute)
+wait:
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("run.sh exited before it was ready:\n%s", strings.Join(output, "\n"))
+			}
+			output = append(output, l)
+			if l == ">> running" {
+				break wait
+			}
+		case <-deadline:
+			t.Fatalf("run.sh was not ready in 2m:\n%s", strings.Join(output, "\n"))
+		}
+	}
+	text := strings.Join(output, "\n")
+	assert.Contains(t, text, ">> all three binaries are ready")
+	assert.Contains(t, text, "kubectl -n flux-system get fluxreport/flux -o yaml")
+	assert.Contains(t, text, `reconcile.fluxcd.io/requestedAt="$(date +%s)"`)
+
+	// The report API answers (the report itself comes with the reporter).
+	_, err = kubectl(ctx, "-n", "flux-system", "get", "fluxreports")
+	require.NoError(t, err)
+
+	for name, p := range ports {
+		body := httpGet(t, "http://"+p[0]+"/metrics")
+		assert.Contains(t, body, "go_goroutines", name)
+		assert.Contains(t, body, "rest_client_requests_total", name)
+		assert.Equal(t, "ok", httpGet(t, "http://"+p[1]+"/healthz"), name)
+		assert.Equal(t, "ok", httpGet(t, "http://"+p[1]+"/readyz"), name)
+
+		require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
+			var lease coordinationv1.Lease
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-" + name}, &lease); err != nil {
+				return err
+			}
+			if lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+				return fmt.Errorf("lease flux-operator-%s has no holder", name)
+			}
+			return nil
+		}), name)
+	}
+
+	// Ctrl-C stops all three gracefully: run.sh exits 0 and the Leases are released.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	for range lines {
+	}
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "run.sh exits cleanly on Ctrl-C")
+	case <-time.After(time.Minute):
+		t.Fatal("run.sh did not stop within a minute of SIGINT")
+	}
+	for name := range ports {
+		var lease coordinationv1.Lease
+		require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-" + name}, &lease))
+		holder := ""
+		if lease.Spec.HolderIdentity != nil {
+			holder = *lease.Spec.HolderIdentity
+		}
+		assert.Empty(t, holder, "flux-operator-%s released its Lease on shutdown", name)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", url, body)
+	return string(body)
+}
