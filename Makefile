@@ -84,10 +84,9 @@ lint: ## go vet every module and fail on unformatted files.
 	for m in $(MODULES); do (cd $$m && go vet ./... && go vet -tags e2e ./...); done
 
 .PHONY: verify
-verify: generate flux-crds tidy lint ## Regenerate everything, fail on any diff, and build every module on its own.
-	@if [ -n "$$(git status --porcelain -- . )" ]; then \
-		git status --porcelain; git diff --stat; \
-		echo "ERROR: generated files or go.mod/go.sum are stale. Run: make generate flux-crds tidy && git add -A"; exit 1; fi
+verify: tools ## Fail when generated code, CRDs, RBAC or go.mod files are stale; lint; build and unit-test every module on its own.
+	hack/verify.sh
+	$(MAKE) --no-print-directory lint
 	for m in $(MODULES); do echo ">> $$m (GOWORK=off)"; (cd $$m && GOWORK=off go build ./... && GOWORK=off go vet ./...); done
 	for m in apis generated controllers reporter metrics-exporter; do (cd $$m && GOWORK=off go test $(TEST_FLAGS) ./...); done
 

@@ -1,0 +1,79 @@
+package bootstrap
+
+import (
+	"flag"
+	"strings"
+	"testing"
+)
+
+func parse(t *testing.T, env map[string]string, args ...string) *Options {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	o := &Options{Component: "flux-operator-test"}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	o.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	for _, k := range []string{EnvMetricsAddr, EnvHealthAddr, EnvLeaderElect, EnvLogLevel, EnvLogEncoding, EnvRuntimeNamespace} {
+		t.Setenv(k, "")
+	}
+	o := parse(t, nil)
+	if o.MetricsAddr != ":8080" || o.HealthAddr != ":8081" {
+		t.Errorf("addresses = %q %q, want :8080 :8081", o.MetricsAddr, o.HealthAddr)
+	}
+	if !o.LeaderElect || o.LeaderElectionID != "flux-operator-test" {
+		t.Errorf("leader election = %v %q, want on with the component name", o.LeaderElect, o.LeaderElectionID)
+	}
+	if o.RuntimeNamespace != "flux-system" || o.LogLevel != "info" || o.LogEncoding != "json" {
+		t.Errorf("got namespace %q level %q encoding %q", o.RuntimeNamespace, o.LogLevel, o.LogEncoding)
+	}
+	if err := o.Validate(); err != nil {
+		t.Errorf("defaults must be valid: %v", err)
+	}
+}
+
+func TestEnvironmentSetsDefaultsAndFlagsWin(t *testing.T) {
+	env := map[string]string{
+		EnvMetricsAddr: ":9090", EnvHealthAddr: ":9091", EnvLeaderElect: "false",
+		EnvLogLevel: "debug", EnvLogEncoding: "console", EnvRuntimeNamespace: "flux",
+	}
+	o := parse(t, env)
+	if o.MetricsAddr != ":9090" || o.HealthAddr != ":9091" || o.LeaderElect || o.LogLevel != "debug" ||
+		o.LogEncoding != "console" || o.RuntimeNamespace != "flux" {
+		t.Errorf("environment not applied: %+v", o)
+	}
+	o = parse(t, env, "--metrics-addr=:7070", "--leader-elect=true", "--log-level=error")
+	if o.MetricsAddr != ":7070" || !o.LeaderElect || o.LogLevel != "error" {
+		t.Errorf("flags must override the environment: %+v", o)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	o := parse(t, nil, "--log-level=verbose", "--log-encoding=xml", "--leader-election-id=")
+	err := o.Validate()
+	if err == nil {
+		t.Fatal("invalid options accepted")
+	}
+	for _, want := range []string{`--log-level "verbose"`, `--log-encoding "xml"`, "--leader-election-id must be set"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestVersionString(t *testing.T) {
+	old := version
+	t.Cleanup(func() { version = old })
+	version = "v1.2.3"
+	got := VersionString("flux-operator-reporter")
+	if !strings.HasPrefix(got, "flux-operator-reporter v1.2.3 (go") || !strings.Contains(got, Platform()) {
+		t.Errorf("VersionString() = %q", got)
+	}
+}
