@@ -55,9 +55,9 @@ func zapOptions(o *Options) []zap.Opts {
 // NewManager builds a controller-runtime manager serving /metrics on
 // MetricsAddr and /healthz, /readyz on HealthAddr, with leader election in the
 // runtime namespace when enabled.
-func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme) (manager.Manager, error) {
+func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme, configure func(*ctrl.Options)) (manager.Manager, error) {
 	shutdown := o.GracefulShutdownTimeout
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mo := ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:        o.HealthAddr,
@@ -66,7 +66,11 @@ func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme) (manager.M
 		LeaderElectionNamespace:       o.RuntimeNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &shutdown,
-	})
+	}
+	if configure != nil {
+		configure(&mo)
+	}
+	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create manager: %w", err)
 	}

@@ -25,17 +25,28 @@ func NewScheme() *runtime.Scheme {
 	return s
 }
 
+// Binary describes one operator binary for Main.
+type Binary struct {
+	// Name is the binary name, e.g. flux-operator-reporter.
+	Name string
+	// ConfigureManager, when set, adjusts the manager options (cache scope,
+	// transforms) before the manager is created.
+	ConfigureManager func(o *Options, mo *ctrl.Options)
+	// Setup registers the binary's controllers and runnables.
+	Setup func(mgr manager.Manager, o *Options) error
+}
+
 // Run builds the manager for o, lets setup register the binary's controllers
 // and runnables, and runs until SIGTERM or SIGINT, then shuts down gracefully.
 // It returns the process exit code.
-func Run(o *Options, setup func(mgr manager.Manager) error) int {
+func Run(o *Options, configure func(*ctrl.Options), setup func(mgr manager.Manager) error) int {
 	log := ctrl.Log.WithName("setup")
 	cfg, err := RESTConfig(o)
 	if err != nil {
 		log.Error(err, "unable to reach the cluster; set --kubeconfig or KUBECONFIG, or run in a Pod")
 		return 1
 	}
-	mgr, err := NewManager(cfg, o, NewScheme())
+	mgr, err := NewManager(cfg, o, NewScheme(), configure)
 	if err != nil {
 		log.Error(err, "unable to start")
 		return 1
@@ -57,14 +68,19 @@ func Run(o *Options, setup func(mgr manager.Manager) error) int {
 	return 0
 }
 
-// Main is the whole main function of a binary: parse flags, then Run.
-func Main(component string, setup func(mgr manager.Manager, o *Options) error) {
-	o := &Options{Component: component}
+// Main is the whole main function of a binary: parse flags (the binary's own
+// are registered on flag.CommandLine beforehand), then Run.
+func Main(b Binary) {
+	o := &Options{Component: b.Name}
 	Setup(o, flagSet(), os.Args[1:])
-	os.Exit(Run(o, func(mgr manager.Manager) error {
-		if setup == nil {
+	var configure func(*ctrl.Options)
+	if b.ConfigureManager != nil {
+		configure = func(mo *ctrl.Options) { b.ConfigureManager(o, mo) }
+	}
+	os.Exit(Run(o, configure, func(mgr manager.Manager) error {
+		if b.Setup == nil {
 			return nil
 		}
-		return setup(mgr, o)
+		return b.Setup(mgr, o)
 	}))
 }

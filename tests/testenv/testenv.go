@@ -84,6 +84,16 @@ func Start(opts ...Option) (*Env, error) {
 	return &Env{Config: cfg, Client: c, Scheme: scheme, Kubeconfig: kubeconfig, env: e, dir: dir}, nil
 }
 
+// UserConfig returns a rest.Config authenticated as a new user with the given
+// name and groups and no permissions beyond what RBAC bindings grant it.
+func (e *Env) UserConfig(name string, groups ...string) (*rest.Config, error) {
+	u, err := e.env.AddUser(envtest.User{Name: name, Groups: groups}, e.Config)
+	if err != nil {
+		return nil, fmt.Errorf("failed to add user %s: %w", name, err)
+	}
+	return u.Config(), nil
+}
+
 // Stop stops the control plane and removes its files.
 func (e *Env) Stop() error {
 	err := e.env.Stop()

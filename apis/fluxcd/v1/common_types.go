@@ -108,3 +108,8 @@ func findCondition(conditions []metav1.Condition, conditionType string) *metav1.
 	}
 	return nil
 }
+
+// SyncNameAnnotation on a FluxReport names the cluster-sync Kustomization in
+// the report's namespace, for clusters whose root Kustomization is not named
+// after the namespace. It wins over the reporter's --sync-name flag.
+const SyncNameAnnotation = "fluxcd.controlplane.io/syncName"

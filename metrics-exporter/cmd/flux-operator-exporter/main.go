@@ -11,5 +11,5 @@ import (
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=flux-system
 
 func main() {
-	bootstrap.Main("flux-operator-exporter", nil)
+	bootstrap.Main(bootstrap.Binary{Name: "flux-operator-exporter"})
 }

@@ -1,0 +1,205 @@
+// Package controller holds the FluxReport reconciler of flux-operator-reporter.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	fluxv1ac "github.com/fluxops/flux-operator/generated/applyconfiguration/fluxcd/v1"
+	"github.com/fluxops/flux-operator/generated/clientset/versioned"
+	"github.com/fluxops/flux-operator/reporter/report"
+)
+
+// FieldManager owns every field the reporter writes.
+const FieldManager = "flux-operator-reporter"
+
+// Event reasons.
+const (
+	ReportPartialReason   = apiv1.ReportPartialReason
+	ReportRecoveredReason = apiv1.ReconciliationSucceededReason
+)
+
+// RBAC of the reporter: read-only on Flux kinds, CRDs, Deployments and Nodes;
+// writes only its FluxReport.
+// +kubebuilder:rbac:groups=fluxcd.controlplane.io,resources=fluxreports,verbs=get;list;watch;create;patch,namespace=flux-system
+// +kubebuilder:rbac:groups=fluxcd.controlplane.io,resources=fluxreports/status,verbs=get;patch,namespace=flux-system
+// +kubebuilder:rbac:groups=fluxcd.controlplane.io,resources=fluxinstances,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=source.toolkit.fluxcd.io;kustomize.toolkit.fluxcd.io;helm.toolkit.fluxcd.io;notification.toolkit.fluxcd.io;image.toolkit.fluxcd.io;source.extensions.fluxcd.io,resources=*,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch,namespace=flux-system
+
+// FluxReportReconciler keeps the FluxReport named flux in Namespace current.
+type FluxReportReconciler struct {
+	Client    client.Client
+	Clientset versioned.Interface
+	Computer  *report.Computer
+	Recorder  events.EventRecorder
+	Namespace string
+	// Interval between reports unless the report's
+	// fluxcd.controlplane.io/reconcileEvery annotation says otherwise.
+	Interval time.Duration
+}
+
+// SetupWithManager registers the reconciler and a start-up step that creates
+// the report when it does not exist.
+func (r *FluxReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	isOurs := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetNamespace() == r.Namespace && o.GetName() == apiv1.DefaultName
+	})
+	if err := ctrl.NewControllerManagedBy(mgr).
+		Named("fluxreport").
+		For(&apiv1.FluxReport{}, builder.WithPredicates(isOurs, predicate.Funcs{
+			// Our own spec and status writes must not trigger a new report:
+			// only annotations (requestedAt, reconcile, reconcileEvery) do.
+			UpdateFunc: func(e event.UpdateEvent) bool {
+				return !equalAnnotations(e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations())
+			},
+		})).
+		// One singleton object: one worker is all there is to do.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
+		Complete(r); err != nil {
+		return err
+	}
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		// Leader only (RunnableFunc needs leader election): create the
+		// report so that the watch above picks it up.
+		if err := r.ensureReport(ctx); err != nil {
+			log.FromContext(ctx).Error(err, "failed to create the FluxReport; it is retried on the next report")
+		}
+		<-ctx.Done()
+		return nil
+	}))
+}
+
+func equalAnnotations(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if bv, ok := b[k]; !ok || bv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ensureReport creates the FluxReport with an Unknown distribution when it is
+// absent. An existing report is left alone.
+func (r *FluxReportReconciler) ensureReport(ctx context.Context) error {
+	var existing apiv1.FluxReport
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: apiv1.DefaultName}, &existing)
+	if err == nil || !apierrors.IsNotFound(err) {
+		return err
+	}
+	ac := fluxv1ac.FluxReport(apiv1.DefaultName, r.Namespace).WithSpec(fluxv1ac.FluxReportSpec().
+		WithDistribution(fluxv1ac.FluxDistributionStatus().
+			WithEntitlement(apiv1.DistributionUnknown).WithStatus(apiv1.DistributionUnknown)))
+	_, err = r.Clientset.FluxcdV1().FluxReports(r.Namespace).Apply(ctx, ac, metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if err != nil {
+		return fmt.Errorf("failed to create FluxReport %s/%s: %w", r.Namespace, apiv1.DefaultName, err)
+	}
+	log.FromContext(ctx).Info("created FluxReport", "namespace", r.Namespace)
+	return nil
+}
+
+// Reconcile computes the report and writes its spec and status.
+func (r *FluxReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	var obj apiv1.FluxReport
+	if err := r.Client.Get(ctx, req.NamespacedName, &obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Deleted: recreate it; its creation triggers the next report.
+			return ctrl.Result{}, r.ensureReport(ctx)
+		}
+		return ctrl.Result{}, err
+	}
+	if obj.IsDisabled() {
+		logger.Info("reporting is disabled by annotation", apiv1.ReconcileAnnotation, apiv1.DisabledValue)
+		return ctrl.Result{}, nil
+	}
+
+	start := time.Now()
+	res := r.Computer.Compute(ctx, &obj)
+	applied, err := r.Clientset.FluxcdV1().FluxReports(r.Namespace).Apply(ctx,
+		fluxv1ac.FluxReport(apiv1.DefaultName, r.Namespace).WithSpec(specApplyConfiguration(&res.Spec)),
+		metav1.ApplyOptions{FieldManager: FieldManager, Force: true})
+	if err != nil {
+		return ctrl.Result{}, fmt.Errorf("failed to apply the FluxReport spec: %w", err)
+	}
+
+	cond := metav1ac.Condition().
+		WithType(apiv1.ReadyCondition).
+		WithObservedGeneration(applied.Generation).
+		WithLastTransitionTime(metav1.Now())
+	failure := res.Err()
+	elapsed := time.Since(start).Round(time.Millisecond)
+	if failure == nil {
+		cond.WithStatus(metav1.ConditionTrue).WithReason(apiv1.ReconciliationSucceededReason).
+			WithMessage(fmt.Sprintf("Reporting finished in %s", elapsed))
+	} else {
+		cond.WithStatus(metav1.ConditionFalse).WithReason(apiv1.ReportPartialReason).
+			WithMessage(fmt.Sprintf("Reporting finished in %s with errors: %s", elapsed, failure))
+	}
+	status := fluxv1ac.FluxReportStatus().WithConditions(cond)
+	if v := obj.GetAnnotations()[apiv1.ReconcileRequestAnnotation]; v != "" {
+		status.WithLastHandledReconcileAt(v)
+	} else if obj.Status.LastHandledReconcileAt != "" {
+		status.WithLastHandledReconcileAt(obj.Status.LastHandledReconcileAt)
+	}
+	if _, err := r.Clientset.FluxcdV1().FluxReports(r.Namespace).ApplyStatus(ctx,
+		fluxv1ac.FluxReport(apiv1.DefaultName, r.Namespace).WithStatus(status),
+		metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+		return ctrl.Result{}, fmt.Errorf("failed to apply the FluxReport status: %w", err)
+	}
+	r.recordTransition(&obj, failure)
+
+	interval := r.Interval
+	if d := obj.GetInterval(); d > 0 {
+		interval = d
+	}
+	logger.Info("report updated", "duration", elapsed.String(), "errors", len(res.Errors), "next", interval.String())
+	return ctrl.Result{RequeueAfter: interval}, nil
+}
+
+// recordTransition emits a Warning when the set of failures changes (not on
+// every report, so a lasting failure does not flood the events) and a Normal
+// event when reporting recovers.
+func (r *FluxReportReconciler) recordTransition(prev *apiv1.FluxReport, failure error) {
+	if r.Recorder == nil {
+		return
+	}
+	prevFailure := ""
+	prevFailed := false
+	if c := prev.GetReadyCondition(); c != nil && c.Status == metav1.ConditionFalse {
+		prevFailed = true
+		if _, after, ok := strings.Cut(c.Message, " with errors: "); ok {
+			prevFailure = after
+		}
+	}
+	switch {
+	case failure != nil && failure.Error() != prevFailure:
+		r.Recorder.Eventf(prev, nil, corev1.EventTypeWarning, ReportPartialReason, "Report",
+			"Report is incomplete: %s", failure.Error())
+	case failure == nil && prevFailed:
+		r.Recorder.Eventf(prev, nil, corev1.EventTypeNormal, ReportRecoveredReason, "Report",
+			"Report is complete again")
+	}
+}

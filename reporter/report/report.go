@@ -1,0 +1,355 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/version"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+)
+
+// Labels and names a Flux installation carries.
+const (
+	PartOfLabel     = "app.kubernetes.io/part-of"
+	PartOfFlux      = "flux"
+	VersionLabel    = "app.kubernetes.io/version"
+	ManagedByLabel  = "app.kubernetes.io/managed-by"
+	BootstrapLabel  = "kustomize.toolkit.fluxcd.io/name"
+	BootstrapTool   = "flux bootstrap"
+	DistributionCRD = "gitrepositories.source.toolkit.fluxcd.io"
+	// DependencyNotReadyReason is the Ready reason of Flux objects waiting on
+	// a dependency; they are not counted as failing.
+	DependencyNotReadyReason = "DependencyNotReady"
+)
+
+// ServerVersioner returns the API server version; discovery clients are one.
+type ServerVersioner interface {
+	ServerVersion() (*version.Info, error)
+}
+
+// Computer computes FluxReport specs.
+type Computer struct {
+	// Cache serves every list and get; it is the manager's cache.
+	Cache cache.Cache
+	// APIReader reads straight from the API server; it probes each Flux kind
+	// once before an informer is started for it.
+	APIReader client.Reader
+	// Versioner reports the API server version.
+	Versioner ServerVersioner
+	// Namespace is where Flux and the operator run.
+	Namespace string
+	// SyncName names the sync Kustomization explicitly (flag or env); the
+	// FluxReport annotation wins over it.
+	SyncName string
+	// OperatorVersion and OperatorPlatform describe the binary.
+	OperatorVersion, OperatorPlatform string
+
+	mu     sync.Mutex
+	probed map[schema.GroupVersionKind]bool
+}
+
+// Result is a computed report and what could not be computed.
+type Result struct {
+	Spec apiv1.FluxReportSpec
+	// Errors name each part of the report that failed; the rest of Spec is
+	// still filled in.
+	Errors []error
+}
+
+// Err joins the errors in a stable, human-readable sentence, or nil.
+func (r *Result) Err() error {
+	if len(r.Errors) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(r.Errors))
+	for i, e := range r.Errors {
+		msgs[i] = e.Error()
+	}
+	sort.Strings(msgs)
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+func (r *Result) fail(format string, args ...any) {
+	r.Errors = append(r.Errors, fmt.Errorf(format, args...))
+}
+
+// fluxKind is a Flux API kind found from its CRD.
+type fluxKind struct {
+	gvk    schema.GroupVersionKind // stored version
+	crd    *apiextensionsv1.CustomResourceDefinition
+	plural string
+}
+
+// Compute builds the report spec. report is the current FluxReport (for its
+// sync annotation); it may be nil.
+func (c *Computer) Compute(ctx context.Context, report *apiv1.FluxReport) *Result {
+	res := &Result{}
+	res.Spec.Distribution = apiv1.FluxDistributionStatus{
+		Entitlement: apiv1.DistributionUnknown,
+		Status:      apiv1.DistributionUnknown,
+	}
+	res.Spec.Operator = &apiv1.OperatorInfo{
+		APIVersion: apiv1.GroupVersion.String(),
+		Version:    c.OperatorVersion,
+		Platform:   c.OperatorPlatform,
+	}
+	res.Spec.Cluster = c.cluster(ctx, res)
+	res.Spec.ComponentsStatus = c.components(ctx, res)
+
+	kinds, err := c.fluxKinds(ctx)
+	if err != nil {
+		res.fail("failed to list Flux CRDs: %w", err)
+	} else {
+		res.Spec.Distribution = distribution(kinds)
+		res.Spec.ReconcilersStatus = c.reconcilers(ctx, kinds, res)
+		res.Spec.SyncStatus = c.sync(ctx, kinds, report, res)
+	}
+	res.Spec.ReconcilersStatus = append(res.Spec.ReconcilersStatus, c.instanceStats(ctx, res)...)
+	return res
+}
+
+func (c *Computer) cluster(ctx context.Context, res *Result) *apiv1.ClusterInfo {
+	info := &apiv1.ClusterInfo{}
+	if v, err := c.Versioner.ServerVersion(); err != nil {
+		res.fail("failed to get the server version: %w", err)
+	} else {
+		info.ServerVersion, info.Platform = v.GitVersion, v.Platform
+	}
+	var nodes metav1.PartialObjectMetadataList
+	nodes.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "NodeList"})
+	if err := c.list(ctx, &nodes); err != nil {
+		res.fail("failed to list Nodes: %w", err)
+	} else {
+		info.Nodes = len(nodes.Items)
+	}
+	return info
+}
+
+// fluxKinds returns the kinds of the CRDs labelled part-of=flux, by kind name.
+func (c *Computer) fluxKinds(ctx context.Context) ([]fluxKind, error) {
+	var crds apiextensionsv1.CustomResourceDefinitionList
+	if err := c.Cache.List(ctx, &crds, client.MatchingLabels{PartOfLabel: PartOfFlux}); err != nil {
+		return nil, err
+	}
+	kinds := make([]fluxKind, 0, len(crds.Items))
+	for i := range crds.Items {
+		crd := &crds.Items[i]
+		stored := ""
+		for _, v := range crd.Spec.Versions {
+			if v.Storage {
+				stored = v.Name
+			}
+		}
+		if stored == "" {
+			continue
+		}
+		kinds = append(kinds, fluxKind{
+			gvk:    schema.GroupVersionKind{Group: crd.Spec.Group, Version: stored, Kind: crd.Spec.Names.Kind},
+			crd:    crd,
+			plural: crd.Spec.Names.Plural,
+		})
+	}
+	sort.Slice(kinds, func(i, j int) bool {
+		if kinds[i].gvk.Kind != kinds[j].gvk.Kind {
+			return kinds[i].gvk.Kind < kinds[j].gvk.Kind
+		}
+		return kinds[i].gvk.Group < kinds[j].gvk.Group
+	})
+	return kinds, nil
+}
+
+func distribution(kinds []fluxKind) apiv1.FluxDistributionStatus {
+	d := apiv1.FluxDistributionStatus{Entitlement: apiv1.DistributionUnknown, Status: apiv1.DistributionNotInstalled}
+	for _, k := range kinds {
+		if k.crd.Name != DistributionCRD {
+			continue
+		}
+		labels := k.crd.Labels
+		d.Status = apiv1.DistributionInstalled
+		d.Version = labels[VersionLabel]
+		switch {
+		case labels[ManagedByLabel] != "":
+			d.ManagedBy = labels[ManagedByLabel]
+		case labels[BootstrapLabel] != "":
+			d.ManagedBy = BootstrapTool
+		}
+	}
+	return d
+}
+
+func (c *Computer) reconcilers(ctx context.Context, kinds []fluxKind, res *Result) []apiv1.FluxReconcilerStatus {
+	out := make([]apiv1.FluxReconcilerStatus, 0, len(kinds))
+	for _, k := range kinds {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
+		if err := c.listFlux(ctx, k.gvk, list); err != nil {
+			res.fail("failed to list %s (%s): %w", k.gvk.Kind, k.gvk.GroupVersion(), err)
+			continue
+		}
+		out = append(out, apiv1.FluxReconcilerStatus{
+			APIVersion: k.gvk.GroupVersion().String(),
+			Kind:       k.gvk.Kind,
+			Stats:      Stats(list.Items),
+		})
+	}
+	return out
+}
+
+// Stats counts running, failing and suspended objects and sums their artifact
+// sizes. Suspended objects are neither running nor failing; objects whose
+// Ready reason is DependencyNotReady are not failing.
+func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
+	var s apiv1.FluxReconcilerStats
+	var size int64
+	for i := range items {
+		obj := items[i].Object
+		if suspended, _, _ := unstructured.NestedBool(obj, "spec", "suspend"); suspended {
+			s.Suspended++
+			continue
+		}
+		if st, reason := readyOf(obj); st == string(metav1.ConditionFalse) && reason != DependencyNotReadyReason {
+			s.Failing++
+		}
+		if n, ok, _ := unstructured.NestedInt64(obj, "status", "artifact", "size"); ok {
+			size += n
+		} else if f, ok, _ := unstructured.NestedFloat64(obj, "status", "artifact", "size"); ok {
+			size += int64(f)
+		}
+	}
+	s.Running = len(items) - s.Suspended
+	if size > 0 {
+		s.TotalSize = HumanSize(size)
+	}
+	return s
+}
+
+// readyOf returns the status and reason of an object's Ready condition.
+func readyOf(obj map[string]any) (status, reason string) {
+	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
+	for _, c := range conds {
+		if cm, ok := c.(map[string]any); ok && cm["type"] == apiv1.ReadyCondition {
+			s, _ := cm["status"].(string)
+			r, _ := cm["reason"].(string)
+			return s, r
+		}
+	}
+	return string(metav1.ConditionUnknown), ""
+}
+
+func readyMessage(obj map[string]any) string {
+	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
+	for _, c := range conds {
+		if cm, ok := c.(map[string]any); ok && cm["type"] == apiv1.ReadyCondition {
+			m, _ := cm["message"].(string)
+			return m
+		}
+	}
+	return ""
+}
+
+// instanceStats counts the operator's own FluxInstance objects; suspension is
+// the `fluxcd.controlplane.io/reconcile: disabled` annotation.
+func (c *Computer) instanceStats(ctx context.Context, res *Result) []apiv1.FluxReconcilerStatus {
+	var list apiv1.FluxInstanceList
+	if err := c.list(ctx, &list); err != nil {
+		res.fail("failed to list FluxInstance (%s): %w", apiv1.GroupVersion, err)
+		return nil
+	}
+	var s apiv1.FluxReconcilerStats
+	for i := range list.Items {
+		fi := &list.Items[i]
+		if fi.IsDisabled() {
+			s.Suspended++
+			continue
+		}
+		if c := fi.GetReadyCondition(); c != nil && c.Status == metav1.ConditionFalse {
+			s.Failing++
+		}
+	}
+	s.Running = len(list.Items) - s.Suspended
+	return []apiv1.FluxReconcilerStatus{{APIVersion: apiv1.GroupVersion.String(), Kind: apiv1.FluxInstanceKind, Stats: s}}
+}
+
+// list reads from the cache with a bounded wait for the informer to sync.
+func (c *Computer) list(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	return c.Cache.List(ctx, list, opts...)
+}
+
+// listTimeout bounds how long a report waits for one informer to sync.
+var listTimeout = 30 * time.Second
+
+// probe checks a Flux kind the first time it is read: a one-item list
+// straight from the API server, so a kind the reporter may not list (RBAC) or
+// that is not served fails fast with the server's answer instead of leaving a
+// never-syncing informer behind.
+func (c *Computer) probe(ctx context.Context, gvk schema.GroupVersionKind) error {
+	c.mu.Lock()
+	probed := c.probed[gvk]
+	c.mu.Unlock()
+	if probed {
+		return nil
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := c.APIReader.List(ctx, list, client.Limit(1)); err != nil {
+		return explain(err)
+	}
+	c.mu.Lock()
+	if c.probed == nil {
+		c.probed = map[schema.GroupVersionKind]bool{}
+	}
+	c.probed[gvk] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// forget drops the informer of a kind whose read failed; the next report
+// probes it again.
+func (c *Computer) forget(ctx context.Context, gvk schema.GroupVersionKind) {
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	_ = c.Cache.RemoveInformer(context.WithoutCancel(ctx), obj)
+	c.mu.Lock()
+	delete(c.probed, gvk)
+	c.mu.Unlock()
+}
+
+// listFlux lists a Flux kind from the cache without copying the cached
+// objects: the report only reads them.
+func (c *Computer) listFlux(ctx context.Context, gvk schema.GroupVersionKind, list *unstructured.UnstructuredList) error {
+	if err := c.probe(ctx, gvk); err != nil {
+		return err
+	}
+	if err := c.list(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		c.forget(ctx, gvk)
+		return explain(err)
+	}
+	return nil
+}
+
+// explain shortens API errors to what a user acts on.
+func explain(err error) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("forbidden: the reporter's RBAC does not allow list/watch: %w", err)
+	case meta.IsNoMatchError(err), apierrors.IsNotFound(err):
+		return fmt.Errorf("API not served: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,141 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+)
+
+const (
+	kustomizeGroup = "kustomize.toolkit.fluxcd.io"
+	sourceGroup    = "source.toolkit.fluxcd.io"
+)
+
+// SyncKustomizationName returns the name of the cluster-sync Kustomization: the report's
+// `fluxcd.controlplane.io/syncName` annotation, else the flag, else the
+// FluxInstance's spec.sync.name, else the namespace name.
+func (c *Computer) SyncKustomizationName(ctx context.Context, report *apiv1.FluxReport) string {
+	if report != nil {
+		if n := report.GetAnnotations()[apiv1.SyncNameAnnotation]; n != "" {
+			return n
+		}
+	}
+	if c.SyncName != "" {
+		return c.SyncName
+	}
+	var fi apiv1.FluxInstance
+	if err := c.Cache.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: apiv1.DefaultName}, &fi); err == nil &&
+		fi.Spec.Sync != nil && fi.Spec.Sync.Name != "" {
+		return fi.Spec.Sync.Name
+	}
+	return c.Namespace
+}
+
+func findKind(kinds []fluxKind, group, kind string) (schema.GroupVersionKind, bool) {
+	for _, k := range kinds {
+		if k.gvk.Group == group && k.gvk.Kind == kind {
+			return k.gvk, true
+		}
+	}
+	return schema.GroupVersionKind{}, false
+}
+
+// sync reports the cluster-sync Kustomization and its source; nil when there
+// is no such Kustomization.
+func (c *Computer) sync(ctx context.Context, kinds []fluxKind, report *apiv1.FluxReport, res *Result) *apiv1.FluxSyncStatus {
+	ksGVK, ok := findKind(kinds, kustomizeGroup, "Kustomization")
+	if !ok {
+		return nil
+	}
+	name := c.SyncKustomizationName(ctx, report)
+	ks, err := c.getFlux(ctx, ksGVK, client.ObjectKey{Namespace: c.Namespace, Name: name})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		res.fail("failed to get the sync Kustomization %s/%s: %w", c.Namespace, name, err)
+		return nil
+	}
+	s := &apiv1.FluxSyncStatus{ID: "kustomization/" + name}
+	s.Path, _, _ = unstructured.NestedString(ks.Object, "spec", "path")
+	st, _ := readyOf(ks.Object)
+	s.Ready = st == string(metav1.ConditionTrue)
+	s.Status = readyMessage(ks.Object)
+	if s.Status == "" {
+		s.Status = "Ready condition " + st
+	}
+
+	srcKind, _, _ := unstructured.NestedString(ks.Object, "spec", "sourceRef", "kind")
+	srcName, _, _ := unstructured.NestedString(ks.Object, "spec", "sourceRef", "name")
+	srcNS, _, _ := unstructured.NestedString(ks.Object, "spec", "sourceRef", "namespace")
+	if srcNS == "" {
+		srcNS = c.Namespace
+	}
+	if srcGVK, ok := findKind(kinds, sourceGroup, srcKind); ok && srcName != "" {
+		src, err := c.getFlux(ctx, srcGVK, client.ObjectKey{Namespace: srcNS, Name: srcName})
+		switch {
+		case apierrors.IsNotFound(err):
+			s.Ready = false
+			s.Status = appendStatus(s.Status, fmt.Sprintf("%s %s/%s not found", srcKind, srcNS, srcName))
+		case err != nil:
+			res.fail("failed to get the sync source %s %s/%s: %w", srcKind, srcNS, srcName, err)
+		default:
+			s.Source = sourceURL(srcKind, src.Object)
+			if st, _ := readyOf(src.Object); st == string(metav1.ConditionFalse) {
+				s.Ready = false
+				s.Status = appendStatus(s.Status, readyMessage(src.Object))
+			}
+		}
+	}
+	if suspended, _, _ := unstructured.NestedBool(ks.Object, "spec", "suspend"); suspended {
+		s.Status = "Suspended " + s.Status
+	}
+	return s
+}
+
+func appendStatus(status, more string) string {
+	more = strings.TrimSpace(more)
+	switch {
+	case more == "" || strings.Contains(status, more):
+		return status
+	case status == "":
+		return more
+	}
+	return status + "; " + more
+}
+
+// sourceURL is the source's spec.url, or endpoint/bucketName for a Bucket.
+func sourceURL(kind string, obj map[string]any) string {
+	if kind == "Bucket" {
+		endpoint, _, _ := unstructured.NestedString(obj, "spec", "endpoint")
+		bucket, _, _ := unstructured.NestedString(obj, "spec", "bucketName")
+		return strings.TrimSuffix(endpoint, "/") + "/" + bucket
+	}
+	url, _, _ := unstructured.NestedString(obj, "spec", "url")
+	return url
+}
+
+func (c *Computer) getFlux(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, error) {
+	if err := c.probe(ctx, gvk); err != nil {
+		return nil, err
+	}
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	if err := c.Cache.Get(ctx, key, obj); err != nil {
+		if !apierrors.IsNotFound(err) {
+			c.forget(ctx, gvk)
+		}
+		return nil, err
+	}
+	return obj, nil
+}
