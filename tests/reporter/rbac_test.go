@@ -1,0 +1,170 @@
+package reporter_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/tests/fixtures"
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+// generatedRoles reads config/rbac/reporter/role.yaml: the ClusterRole and
+// the Role generated from the reporter's RBAC markers.
+func generatedRoles(t *testing.T) (*rbacv1.ClusterRole, *rbacv1.Role) {
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "reporter", "role.yaml"))
+	require.NoError(t, err)
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var cr *rbacv1.ClusterRole
+	var role *rbacv1.Role
+	for {
+		var u unstructured.Unstructured
+		if err := dec.Decode(&u.Object); err != nil {
+			break
+		}
+		switch u.GetKind() {
+		case "ClusterRole":
+			cr = &rbacv1.ClusterRole{}
+			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, cr))
+		case "Role":
+			role = &rbacv1.Role{}
+			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, role))
+		}
+	}
+	require.NotNil(t, cr, "role.yaml has a ClusterRole")
+	require.NotNil(t, role, "role.yaml has a Role")
+	return cr, role
+}
+
+// bindReporter grants user the generated RBAC, the Role in namespace ns,
+// with the ClusterRole's rules passed through edit.
+func bindReporter(t *testing.T, user, ns string, edit func([]rbacv1.PolicyRule) []rbacv1.PolicyRule) *rbacv1.ClusterRole {
+	ctx := context.Background()
+	cr, role := generatedRoles(t)
+	cr.Name = "reporter-" + ns
+	cr.Rules = edit(cr.Rules)
+	role.Namespace = ns
+	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: user, APIGroup: rbacv1.GroupName}}
+	require.NoError(t, env.Client.Create(ctx, cr))
+	require.NoError(t, env.Client.Create(ctx, role))
+	require.NoError(t, env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: cr.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
+		Subjects:   subject,
+	}))
+	require.NoError(t, env.Client.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   subject,
+	}))
+	return cr
+}
+
+func withoutGroup(group string) func([]rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	return func(rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
+		for i := range rules {
+			rules[i].APIGroups = slices.DeleteFunc(rules[i].APIGroups, func(g string) bool { return g == group })
+		}
+		return rules
+	}
+}
+
+func reportEvents(t *testing.T, ns, reason string) []eventsv1.Event {
+	var list eventsv1.EventList
+	require.NoError(t, env.Client.List(context.Background(), &list, client.InNamespace(ns)))
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Kind == apiv1.FluxReportKind && e.Regarding.Name == apiv1.DefaultName && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestGeneratedRBACIsEnoughAndAMissingPermissionIsReported(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t, "flux-rbac")
+	createFlux(t, fixtures.HelmRelease, ns, "podinfo", fixtures.Ready(ready, "InstallSucceeded", "ok"))
+	createFlux(t, fixtures.Kustomization, ns, "apps", fixtures.Ready(notReady, "BuildFailed", "bad"))
+
+	user := "system:serviceaccount:" + ns + ":flux-operator-reporter"
+	cr := bindReporter(t, user, ns, withoutGroup("helm.toolkit.fluxcd.io"))
+	cfg, err := env.UserConfig(user)
+	require.NoError(t, err)
+	startReporter(t, cfg, ns, time.Hour)
+
+	// Everything but HelmRelease is reported; Ready says what failed.
+	r := waitReport(t, ns, 30*time.Second, readyWith(metav1.ConditionFalse))
+	c := r.GetReadyCondition()
+	assert.Equal(t, apiv1.ReportPartialReason, c.Reason)
+	assert.Contains(t, c.Message, "failed to list HelmRelease (helm.toolkit.fluxcd.io/v2): forbidden")
+	kinds := map[string]apiv1.FluxReconcilerStats{}
+	for _, rec := range r.Spec.ReconcilersStatus {
+		kinds[rec.Kind] = rec.Stats
+	}
+	assert.NotContains(t, kinds, "HelmRelease")
+	assert.Equal(t, apiv1.FluxReconcilerStats{Running: 1, Failing: 1}, kinds["Kustomization"])
+	assert.Equal(t, apiv1.DistributionInstalled, r.Spec.Distribution.Status)
+
+	// The same failure again: no second Warning.
+	_, err = testenv.Kubectl(ctx, env.Kubeconfig, "-n", ns, "annotate", "--overwrite", "fluxreport/flux",
+		"reconcile.fluxcd.io/requestedAt=again")
+	require.NoError(t, err)
+	waitReport(t, ns, 10*time.Second, func(r *apiv1.FluxReport) error {
+		if r.Status.LastHandledReconcileAt != "again" {
+			return fmt.Errorf("not handled yet")
+		}
+		return nil
+	})
+	require.NoError(t, testenv.Eventually(ctx, 10*time.Second, func(context.Context) error {
+		if n := len(reportEvents(t, ns, apiv1.ReportPartialReason)); n != 1 {
+			return fmt.Errorf("%d ReportPartial events", n)
+		}
+		return nil
+	}))
+	warning := reportEvents(t, ns, apiv1.ReportPartialReason)[0]
+	assert.Equal(t, "Warning", warning.Type)
+	assert.True(t, strings.HasPrefix(warning.Note, "Report is incomplete: failed to list HelmRelease"), warning.Note)
+
+	// Granting the permission heals the report and says so once.
+	full, _ := generatedRoles(t)
+	cr.Rules = full.Rules
+	require.NoError(t, env.Client.Update(ctx, cr))
+	_, err = testenv.Kubectl(ctx, env.Kubeconfig, "-n", ns, "annotate", "--overwrite", "fluxreport/flux",
+		"reconcile.fluxcd.io/requestedAt=granted")
+	require.NoError(t, err)
+	r = waitReport(t, ns, 20*time.Second, func(r *apiv1.FluxReport) error {
+		if r.Status.LastHandledReconcileAt != "granted" {
+			return fmt.Errorf("not handled yet")
+		}
+		return readyWith(metav1.ConditionTrue)(r)
+	})
+	kinds = map[string]apiv1.FluxReconcilerStats{}
+	for _, rec := range r.Spec.ReconcilersStatus {
+		kinds[rec.Kind] = rec.Stats
+	}
+	assert.Equal(t, apiv1.FluxReconcilerStats{Running: 1}, kinds["HelmRelease"])
+	require.NoError(t, testenv.Eventually(ctx, 10*time.Second, func(context.Context) error {
+		if n := len(reportEvents(t, ns, apiv1.ReconciliationSucceededReason)); n != 1 {
+			return fmt.Errorf("%d recovery events", n)
+		}
+		return nil
+	}))
+}
