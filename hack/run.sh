@@ -74,8 +74,16 @@ wait_ready reporter "${REPORTER_HEALTH_ADDR:-:9181}"
 wait_ready exporter "${EXPORTER_HEALTH_ADDR:-:8081}"
 
 echo ">> all three binaries are ready"
+for _ in $(seq 1 60); do
+  if [ -n "$(kubectl -n "$ns" get fluxreport/flux -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" ]; then
+    break
+  fi
+  sleep 0.5
+done
 echo
-kubectl -n "$ns" get fluxreports 2>&1 | sed 's/^No resources found.*/(no FluxReport yet)/'
+kubectl -n "$ns" get fluxreports 2>&1 | sed 's/^No resources found.*/(no FluxReport yet: see the reporter log)/'
+echo
+kubectl -n "$ns" get fluxreport/flux -o yaml 2>/dev/null | sed -n '/^spec:/,$p' || true
 cat <<EOT
 
 Look at the report:   KUBECONFIG=$KUBECONFIG kubectl -n $ns get fluxreport/flux -o yaml

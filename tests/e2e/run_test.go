@@ -88,9 +88,12 @@ wait:
 	assert.Contains(t, text, "kubectl -n flux-system get fluxreport/flux -o yaml")
 	assert.Contains(t, text, `reconcile.fluxcd.io/requestedAt="$(date +%s)"`)
 
-	// The report API answers (the report itself comes with the reporter).
-	_, err = kubectl(ctx, "-n", "flux-system", "get", "fluxreports")
+	// The reporter has written the report, and run.sh showed it.
+	out, err := kubectl(ctx, "-n", "flux-system", "get", "fluxreports")
 	require.NoError(t, err)
+	assert.Contains(t, out, "Reporting finished in")
+	assert.Contains(t, text, "serverVersion: v1.37.2")
+	assert.Contains(t, text, "status: Not Installed", "the e2e cluster has no Flux CRDs")
 
 	for name, p := range ports {
 		body := httpGet(t, "http://"+p[0]+"/metrics")

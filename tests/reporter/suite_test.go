@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/go-logr/logr"
 	"os"
 	"testing"
 	"time"
@@ -32,6 +33,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
 	flag.Parse()
 	var err error
 	if env, err = testenv.Start(); err != nil {

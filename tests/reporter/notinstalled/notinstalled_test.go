@@ -5,6 +5,7 @@ package notinstalled
 import (
 	"context"
 	"fmt"
+	"github.com/go-logr/logr"
 	"os"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
 	var err error
 	if env, err = testenv.Start(testenv.WithoutFluxCRDs()); err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,199 @@
+// Package bench measures the reporter at the reference load: Flux objects of
+// six kinds over 40 namespaces on the real test control plane. Run it with
+// `make bench`.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"github.com/go-logr/logr"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/fluxops/flux-operator/generated/bootstrap"
+	"github.com/fluxops/flux-operator/reporter/controller"
+	"github.com/fluxops/flux-operator/reporter/report"
+	"github.com/fluxops/flux-operator/tests/fixtures"
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+const namespaces = 40
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
+	var err error
+	if env, err = testenv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+// counter counts requests sent to the API server.
+type counter struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+// populate grows the cluster to total Flux objects spread evenly over the six
+// kinds and 40 namespaces: 1 in 10 failing, 1 in 20 suspended, sources with
+// artifacts.
+func populate(b *testing.B, from, total int) {
+	ctx := context.Background()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS, cfg.Burst = 5000, 10000
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < namespaces; i++ {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-" + strconv.Itoa(i)}}
+		if err := c.Create(ctx, ns); err != nil && !strings.Contains(err.Error(), "already exists") {
+			b.Fatal(err)
+		}
+	}
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				kind := fixtures.BenchKinds[i%len(fixtures.BenchKinds)]
+				opts := []fixtures.Option{fixtures.Ready("True", "Succeeded", "ok")}
+				switch {
+				case i%20 == 0:
+					opts = append(opts, fixtures.Suspended())
+				case i%10 == 1:
+					opts = []fixtures.Option{fixtures.Ready("False", "Failed", "something failed")}
+				}
+				if kind.GVK.Group == "source.toolkit.fluxcd.io" {
+					opts = append(opts, fixtures.Artifact(int64(1024+i)))
+				}
+				if _, err := kind.Create(ctx, c, "bench-"+strconv.Itoa(i%namespaces), "obj-"+strconv.Itoa(i), opts...); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	for i := from; i < total; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		b.Fatal(err)
+	}
+}
+
+func rssMiB(field string) float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func BenchmarkReport(b *testing.B) {
+	created := 0
+	for _, size := range []int{1200, 12000} {
+		b.Run(fmt.Sprintf("objects=%d", size), func(b *testing.B) {
+			populate(b, created, size)
+			created = size
+			runtime.GC()
+
+			cfg := rest.CopyConfig(env.Config)
+			cnt := &counter{}
+			cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { cnt.next = rt; return cnt }
+			mo := ctrl.Options{Scheme: bootstrap.NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}
+			if err := controller.ConfigureCache("flux-system", &mo); err != nil {
+				b.Fatal(err)
+			}
+			mgr, err := ctrl.NewManager(cfg, mo)
+			if err != nil {
+				b.Fatal(err)
+			}
+			dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			computer := &report.Computer{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Versioner: dc,
+				Namespace: "flux-system", OperatorVersion: "bench", OperatorPlatform: "bench"}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- mgr.Start(ctx) }()
+			defer func() { cancel(); <-done }()
+
+			// The first report starts the informers and lists everything once.
+			before := cnt.n.Load()
+			start := time.Now()
+			res := computer.Compute(ctx, nil)
+			cold := time.Since(start)
+			coldRequests := cnt.n.Load() - before
+			if err := res.Err(); err != nil {
+				b.Fatal(err)
+			}
+			total := 0
+			for _, r := range res.Spec.ReconcilersStatus {
+				total += r.Stats.Running + r.Stats.Suspended
+			}
+			if total != size {
+				b.Fatalf("report counts %d objects, want %d", total, size)
+			}
+			specJSON, _ := json.Marshal(res.Spec)
+
+			b.ResetTimer()
+			before = cnt.n.Load()
+			for i := 0; i < b.N; i++ {
+				if res := computer.Compute(ctx, nil); res.Err() != nil {
+					b.Fatal(res.Err())
+				}
+			}
+			b.StopTimer()
+			perReport := float64(cnt.n.Load()-before) / float64(b.N)
+
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(perReport, "requests/report")
+			b.ReportMetric(float64(coldRequests), "first-report-requests")
+			b.ReportMetric(float64(cold.Milliseconds()), "first-report-ms")
+			b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+			b.ReportMetric(rssMiB("VmRSS"), "rss-MiB")
+			b.ReportMetric(rssMiB("VmHWM"), "peak-rss-MiB")
+			b.ReportMetric(float64(len(specJSON)), "report-bytes")
+		})
+	}
+}
