@@ -1,0 +1,116 @@
+package report
+
+import (
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+)
+
+func obj(spec, status map[string]any) unstructured.Unstructured {
+	return unstructured.Unstructured{Object: map[string]any{"spec": spec, "status": status}}
+}
+
+func ready(status, reason string) map[string]any {
+	return map[string]any{"conditions": []any{
+		map[string]any{"type": "Reconciling", "status": "True"},
+		map[string]any{"type": "Ready", "status": status, "reason": reason},
+	}}
+}
+
+func TestStats(t *testing.T) {
+	got := Stats([]unstructured.Unstructured{
+		obj(map[string]any{}, ready("True", "Succeeded")),
+		obj(map[string]any{}, ready("False", "BuildFailed")),
+		obj(map[string]any{}, ready("False", DependencyNotReadyReason)),
+		obj(map[string]any{"suspend": true}, ready("False", "BuildFailed")),
+		obj(map[string]any{}, map[string]any{}), // never reconciled: Unknown, not failing
+		obj(map[string]any{}, map[string]any{"artifact": map[string]any{"size": int64(1536)}}),
+		obj(map[string]any{}, map[string]any{"artifact": map[string]any{"size": float64(512)}}),
+	})
+	want := apiv1.FluxReconcilerStats{Running: 6, Failing: 1, Suspended: 1, TotalSize: "2.0 KiB"}
+	if got != want {
+		t.Errorf("Stats() = %+v, want %+v", got, want)
+	}
+	if got := Stats(nil); got != (apiv1.FluxReconcilerStats{}) {
+		t.Errorf("Stats(nil) = %+v, want zeros without a size", got)
+	}
+}
+
+func TestDistributionManagedBy(t *testing.T) {
+	crd := func(labels map[string]string) []fluxKind {
+		return []fluxKind{{crd: &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: DistributionCRD, Labels: labels}}}}
+	}
+	cases := []struct {
+		name   string
+		kinds  []fluxKind
+		status string
+		by     string
+	}{
+		{"no GitRepository CRD means Flux is not installed", nil, apiv1.DistributionNotInstalled, ""},
+		{"managed-by wins over the bootstrap label", crd(map[string]string{ManagedByLabel: "Helm", BootstrapLabel: "flux-system"}), apiv1.DistributionInstalled, "Helm"},
+		{"the bootstrap label alone means flux bootstrap", crd(map[string]string{BootstrapLabel: "flux-system"}), apiv1.DistributionInstalled, BootstrapTool},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := distribution(tc.kinds)
+			if d.Status != tc.status || d.ManagedBy != tc.by || d.Entitlement != apiv1.DistributionUnknown {
+				t.Errorf("distribution() = %+v", d)
+			}
+		})
+	}
+}
+
+func TestTransformKeepsOnlyWhatTheReportReads(t *testing.T) {
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+		"metadata": map[string]any{"name": "a", "namespace": "b", "uid": "u", "labels": map[string]any{"x": "y"},
+			"annotations": map[string]any{"big": "value"}, "managedFields": []any{map[string]any{"manager": "m"}}},
+		"spec": map[string]any{"url": "https://x", "suspend": true, "secretRef": map[string]any{"name": "s"}, "ignore": []any{"a"}},
+		"status": map[string]any{
+			"conditions": []any{map[string]any{"type": "Reconciling"}, map[string]any{"type": "Ready", "status": "True"}},
+			"artifact":   map[string]any{"size": int64(3), "url": "http://x", "metadata": map[string]any{"k": "v"}},
+			"history":    []any{"h"},
+		},
+	}}
+	out, err := Transform(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := out.(*unstructured.Unstructured)
+	if o.GetAnnotations() != nil || o.GetLabels() != nil || o.GetManagedFields() != nil || o.GetName() != "a" || o.GetNamespace() != "b" {
+		t.Errorf("metadata not pruned to identity: %v", o.Object["metadata"])
+	}
+	if _, ok := o.Object["spec"].(map[string]any)["secretRef"]; ok {
+		t.Errorf("spec.secretRef kept: %v", o.Object["spec"])
+	}
+	if url, _, _ := unstructured.NestedString(o.Object, "spec", "url"); url != "https://x" {
+		t.Errorf("spec.url dropped")
+	}
+	if conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions"); len(conds) != 1 {
+		t.Errorf("want only the Ready condition, got %v", conds)
+	}
+	if art, _, _ := unstructured.NestedMap(o.Object, "status", "artifact"); len(art) != 1 {
+		t.Errorf("want only the artifact size, got %v", art)
+	}
+	if _, ok := o.Object["status"].(map[string]any)["history"]; ok {
+		t.Errorf("status.history kept")
+	}
+	if Stats([]unstructured.Unstructured{*o}).Suspended != 1 {
+		t.Errorf("a transformed object must still count as suspended")
+	}
+}
+
+func TestSourceURL(t *testing.T) {
+	bucket := map[string]any{"spec": map[string]any{"endpoint": "minio.example.com/", "bucketName": "fleet"}}
+	if got := sourceURL("Bucket", bucket); got != "minio.example.com/fleet" {
+		t.Errorf("Bucket source = %q", got)
+	}
+	git := map[string]any{"spec": map[string]any{"url": "ssh://git@example.com/fleet"}}
+	if got := sourceURL("GitRepository", git); got != "ssh://git@example.com/fleet" {
+		t.Errorf("GitRepository source = %q", got)
+	}
+}
