@@ -2,8 +2,6 @@ package api_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,17 +13,7 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	var err error
-	env, err = testenv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "failed to stop the test control plane:", err)
-	}
-	os.Exit(code)
+	testenv.Main(m, func(e *testenv.Env) error { env = e; return nil })
 }
 
 // newNamespace creates a namespace with a unique name for one test.

@@ -4,26 +4,22 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/go-logr/logr"
-	"os"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
-	"github.com/fluxops/flux-operator/generated/bootstrap"
-	"github.com/fluxops/flux-operator/reporter/controller"
 	"github.com/fluxops/flux-operator/tests/fixtures"
+	"github.com/fluxops/flux-operator/tests/reportertest"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
@@ -33,20 +29,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ctrl.SetLogger(logr.Discard())
 	flag.Parse()
-	var err error
-	if env, err = testenv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	if err := fixtures.Nodes(context.Background(), env.Client, 2); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
+	ctrl.SetLogger(logr.Discard())
+	testenv.Main(m, func(e *testenv.Env) error {
+		env = e
+		return fixtures.Nodes(context.Background(), env.Client, 2)
+	})
 }
 
 // newNamespace creates a namespace for one test.
@@ -67,30 +55,10 @@ func createFlux(t testing.TB, k fixtures.Kind, ns, name string, opts ...fixtures
 	return o
 }
 
-// startReporter runs the reporter's manager for namespace in-process, as
-// cfg's user, until the test ends.
+// startReporter runs the reporter for namespace in-process, as cfg's user,
+// until the test ends.
 func startReporter(t testing.TB, cfg *rest.Config, namespace string, interval time.Duration) {
-	t.Helper()
-	mo := ctrl.Options{
-		Scheme:                 bootstrap.NewScheme(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// Each test runs its own manager in this process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	}
-	require.NoError(t, controller.ConfigureCache(namespace, &mo))
-	mgr, err := ctrl.NewManager(cfg, mo)
-	require.NoError(t, err)
-	require.NoError(t, controller.Setup(mgr, controller.Config{
-		Namespace: namespace, Interval: interval, OperatorVersion: "v0.0.0-test", Platform: "test/test",
-	}))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
+	reportertest.Start(t, cfg, namespace, interval)
 }
 
 // waitReport waits until the FluxReport in ns satisfies cond and returns it.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -117,4 +118,27 @@ func Eventually(ctx context.Context, timeout time.Duration, cond func(context.Co
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// Main is a test package's TestMain: it starts the control plane, hands it to
+// started (which keeps it and may add fixtures), runs the tests, stops the
+// control plane and exits with the tests' code.
+func Main(m *testing.M, started func(*Env) error, opts ...Option) {
+	env, err := Start(opts...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if started != nil {
+		if err := started(env); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			_ = env.Stop()
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "failed to stop the test control plane:", err)
+	}
+	os.Exit(code)
 }

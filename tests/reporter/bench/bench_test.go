@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/go-logr/logr"
 	"net/http"
 	"os"
 	"runtime"
@@ -18,18 +17,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/fluxops/flux-operator/generated/bootstrap"
-	"github.com/fluxops/flux-operator/reporter/controller"
 	"github.com/fluxops/flux-operator/reporter/report"
 	"github.com/fluxops/flux-operator/tests/fixtures"
+	"github.com/fluxops/flux-operator/tests/reportertest"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
@@ -39,14 +38,7 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
-	var err error
-	if env, err = testenv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
+	testenv.Main(m, func(e *testenv.Env) error { env = e; return nil })
 }
 
 // counter counts requests sent to the API server.
@@ -137,11 +129,7 @@ func BenchmarkReport(b *testing.B) {
 			cfg := rest.CopyConfig(env.Config)
 			cnt := &counter{}
 			cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { cnt.next = rt; return cnt }
-			mo := ctrl.Options{Scheme: bootstrap.NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}
-			if err := controller.ConfigureCache("flux-system", &mo); err != nil {
-				b.Fatal(err)
-			}
-			mgr, err := ctrl.NewManager(cfg, mo)
+			mgr, err := reportertest.NewManager(cfg, "flux-system")
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -151,10 +139,8 @@ func BenchmarkReport(b *testing.B) {
 			}
 			computer := &report.Computer{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Versioner: dc,
 				Namespace: "flux-system", OperatorVersion: "bench", OperatorPlatform: "bench"}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- mgr.Start(ctx) }()
-			defer func() { cancel(); <-done }()
+			reportertest.RunUntilCleanup(b, mgr)
+			ctx := context.Background()
 
 			// The first report starts the informers and lists everything once.
 			before := cnt.n.Load()

@@ -5,10 +5,10 @@ package notinstalled
 import (
 	"context"
 	"fmt"
-	"github.com/go-logr/logr"
-	"os"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,11 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
-	"github.com/fluxops/flux-operator/generated/bootstrap"
-	"github.com/fluxops/flux-operator/reporter/controller"
+	"github.com/fluxops/flux-operator/tests/reportertest"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
@@ -28,14 +26,7 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
-	var err error
-	if env, err = testenv.Start(testenv.WithoutFluxCRDs()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
+	testenv.Main(m, func(e *testenv.Env) error { env = e; return nil }, testenv.WithoutFluxCRDs())
 }
 
 func TestReportWithoutFlux(t *testing.T) {
@@ -43,15 +34,7 @@ func TestReportWithoutFlux(t *testing.T) {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "flux-system"}}
 	require.NoError(t, env.Client.Create(ctx, ns))
 
-	mo := ctrl.Options{Scheme: bootstrap.NewScheme(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}
-	require.NoError(t, controller.ConfigureCache(ns.Name, &mo))
-	mgr, err := ctrl.NewManager(env.Config, mo)
-	require.NoError(t, err)
-	require.NoError(t, controller.Setup(mgr, controller.Config{Namespace: ns.Name, Interval: time.Hour, OperatorVersion: "v0.0.0-test", Platform: "test/test"}))
-	mctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(mctx) }()
-	defer func() { cancel(); require.NoError(t, <-done) }()
+	reportertest.Start(t, env.Config, ns.Name, time.Hour)
 
 	var r apiv1.FluxReport
 	require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
