@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -79,11 +80,15 @@ func (r *FluxReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		// Leader only (RunnableFunc needs leader election): create the
-		// report so that the watch above picks it up.
-		if err := r.ensureReport(ctx); err != nil {
-			log.FromContext(ctx).Error(err, "failed to create the FluxReport; it is retried on the next report")
-		}
+		// Leader only (a RunnableFunc needs leader election): create the
+		// report so that the watch above picks it up, retrying until it works.
+		_ = wait.PollUntilContextCancel(ctx, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			if err := r.ensureReport(ctx); err != nil {
+				log.FromContext(ctx).Error(err, "failed to create the FluxReport; retrying in 10s")
+				return false, nil
+			}
+			return true, nil
+		})
 		<-ctx.Done()
 		return nil
 	}))
