@@ -221,7 +221,7 @@ func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
 			s.Suspended++
 			continue
 		}
-		if st, reason := readyOf(obj); st == string(metav1.ConditionFalse) && reason != DependencyNotReadyReason {
+		if st, reason, _ := readyOf(obj); st == string(metav1.ConditionFalse) && reason != DependencyNotReadyReason {
 			s.Failing++
 		}
 		if n, ok, _ := unstructured.NestedInt64(obj, "status", "artifact", "size"); ok {
@@ -237,28 +237,19 @@ func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
 	return s
 }
 
-// readyOf returns the status and reason of an object's Ready condition.
-func readyOf(obj map[string]any) (status, reason string) {
+// readyOf returns the status, reason and message of an object's Ready
+// condition; the status is Unknown when there is none.
+func readyOf(obj map[string]any) (status, reason, message string) {
 	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
 	for _, c := range conds {
 		if cm, ok := c.(map[string]any); ok && cm["type"] == apiv1.ReadyCondition {
-			s, _ := cm["status"].(string)
-			r, _ := cm["reason"].(string)
-			return s, r
+			status, _ = cm["status"].(string)
+			reason, _ = cm["reason"].(string)
+			message, _ = cm["message"].(string)
+			return status, reason, message
 		}
 	}
-	return string(metav1.ConditionUnknown), ""
-}
-
-func readyMessage(obj map[string]any) string {
-	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
-	for _, c := range conds {
-		if cm, ok := c.(map[string]any); ok && cm["type"] == apiv1.ReadyCondition {
-			m, _ := cm["message"].(string)
-			return m
-		}
-	}
-	return ""
+	return string(metav1.ConditionUnknown), "", ""
 }
 
 // instanceStats counts the operator's own FluxInstance objects; suspension is

@@ -66,9 +66,9 @@ func (c *Computer) sync(ctx context.Context, kinds []fluxKind, report *apiv1.Flu
 	}
 	s := &apiv1.FluxSyncStatus{ID: "kustomization/" + name}
 	s.Path, _, _ = unstructured.NestedString(ks.Object, "spec", "path")
-	st, _ := readyOf(ks.Object)
+	st, _, msg := readyOf(ks.Object)
 	s.Ready = st == string(metav1.ConditionTrue)
-	s.Status = readyMessage(ks.Object)
+	s.Status = msg
 	if s.Status == "" {
 		s.Status = "Ready condition " + st
 	}
@@ -89,9 +89,9 @@ func (c *Computer) sync(ctx context.Context, kinds []fluxKind, report *apiv1.Flu
 			res.fail("failed to get the sync source %s %s/%s: %w", srcKind, srcNS, srcName, err)
 		default:
 			s.Source = sourceURL(srcKind, src.Object)
-			if st, _ := readyOf(src.Object); st == string(metav1.ConditionFalse) {
+			if st, _, msg := readyOf(src.Object); st == string(metav1.ConditionFalse) {
 				s.Ready = false
-				s.Status = appendStatus(s.Status, readyMessage(src.Object))
+				s.Status = appendStatus(s.Status, msg)
 			}
 		}
 	}

@@ -71,7 +71,10 @@ func populate(b *testing.B, from, total int) {
 	}
 	work := make(chan int)
 	var wg sync.WaitGroup
-	var firstErr atomic.Value
+	var (
+		errOnce  sync.Once
+		firstErr error
+	)
 	for w := 0; w < 16; w++ {
 		wg.Add(1)
 		go func() {
@@ -89,7 +92,7 @@ func populate(b *testing.B, from, total int) {
 					opts = append(opts, fixtures.Artifact(int64(1024+i)))
 				}
 				if _, err := kind.Create(ctx, c, "bench-"+strconv.Itoa(i%namespaces), "obj-"+strconv.Itoa(i), opts...); err != nil {
-					firstErr.CompareAndSwap(nil, err)
+					errOnce.Do(func() { firstErr = err })
 				}
 			}
 		}()
@@ -99,8 +102,8 @@ func populate(b *testing.B, from, total int) {
 	}
 	close(work)
 	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		b.Fatal(err)
+	if firstErr != nil {
+		b.Fatal(firstErr)
 	}
 }
 
