@@ -7,11 +7,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -58,8 +55,8 @@ type Computer struct {
 	// OperatorVersion and OperatorPlatform describe the binary.
 	OperatorVersion, OperatorPlatform string
 
-	mu     sync.Mutex
-	probed map[schema.GroupVersionKind]bool
+	once   sync.Once
+	lister *KindLister
 }
 
 // Result is a computed report and what could not be computed.
@@ -195,8 +192,7 @@ func (c *Computer) reconcilers(ctx context.Context, kinds []fluxKind, res *Resul
 	out := make([]apiv1.FluxReconcilerStatus, 0, len(kinds))
 	for _, k := range kinds {
 		list := &unstructured.UnstructuredList{}
-		list.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
-		if err := c.listFlux(ctx, k.gvk, list); err != nil {
+		if err := c.kinds().List(ctx, k.gvk, list); err != nil {
 			res.fail("failed to list %s (%s): %w", k.gvk.Kind, k.gvk.GroupVersion(), err)
 			continue
 		}
@@ -221,7 +217,7 @@ func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
 			s.Suspended++
 			continue
 		}
-		if st, reason, _ := readyOf(obj); st == string(metav1.ConditionFalse) && reason != DependencyNotReadyReason {
+		if st, reason, _ := ReadyOf(obj); st == string(metav1.ConditionFalse) && reason != DependencyNotReadyReason {
 			s.Failing++
 		}
 		if n, ok, _ := unstructured.NestedInt64(obj, "status", "artifact", "size"); ok {
@@ -235,21 +231,6 @@ func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
 		s.TotalSize = HumanSize(size)
 	}
 	return s
-}
-
-// readyOf returns the status, reason and message of an object's Ready
-// condition; the status is Unknown when there is none.
-func readyOf(obj map[string]any) (status, reason, message string) {
-	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
-	for _, c := range conds {
-		if cm, ok := c.(map[string]any); ok && cm["type"] == apiv1.ReadyCondition {
-			status, _ = cm["status"].(string)
-			reason, _ = cm["reason"].(string)
-			message, _ = cm["message"].(string)
-			return status, reason, message
-		}
-	}
-	return string(metav1.ConditionUnknown), "", ""
 }
 
 // instanceStats counts the operator's own FluxInstance objects; suspension is
@@ -277,70 +258,15 @@ func (c *Computer) instanceStats(ctx context.Context, res *Result) []apiv1.FluxR
 
 // list reads from the cache with a bounded wait for the informer to sync.
 func (c *Computer) list(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
 	defer cancel()
 	return c.Cache.List(ctx, list, opts...)
 }
 
-// listTimeout bounds how long a report waits for one informer to sync.
-var listTimeout = 30 * time.Second
-
-// probe checks a Flux kind the first time it is read: a one-item list
-// straight from the API server, so a kind the reporter may not list (RBAC) or
-// that is not served fails fast with the server's answer instead of leaving a
-// never-syncing informer behind.
-func (c *Computer) probe(ctx context.Context, gvk schema.GroupVersionKind) error {
-	c.mu.Lock()
-	probed := c.probed[gvk]
-	c.mu.Unlock()
-	if probed {
-		return nil
-	}
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	if err := c.APIReader.List(ctx, list, client.Limit(1)); err != nil {
-		return explain(err)
-	}
-	c.mu.Lock()
-	if c.probed == nil {
-		c.probed = map[schema.GroupVersionKind]bool{}
-	}
-	c.probed[gvk] = true
-	c.mu.Unlock()
-	return nil
-}
-
-// forget drops the informer of a kind whose read failed; the next report
-// probes it again.
-func (c *Computer) forget(ctx context.Context, gvk schema.GroupVersionKind) {
-	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(gvk)
-	_ = c.Cache.RemoveInformer(context.WithoutCancel(ctx), obj)
-	c.mu.Lock()
-	delete(c.probed, gvk)
-	c.mu.Unlock()
-}
-
-// listFlux lists a Flux kind from the cache without copying the cached
-// objects: the report only reads them.
-func (c *Computer) listFlux(ctx context.Context, gvk schema.GroupVersionKind, list *unstructured.UnstructuredList) error {
-	if err := c.probe(ctx, gvk); err != nil {
-		return err
-	}
-	if err := c.list(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-		c.forget(ctx, gvk)
-		return explain(err)
-	}
-	return nil
-}
-
-// explain shortens API errors to what a user acts on.
-func explain(err error) error {
-	switch {
-	case apierrors.IsForbidden(err):
-		return fmt.Errorf("forbidden: the reporter's RBAC does not allow list/watch: %w", err)
-	case meta.IsNoMatchError(err), apierrors.IsNotFound(err):
-		return fmt.Errorf("API not served: %w", err)
-	}
-	return err
+// kinds returns the lister of Flux kinds, created on first use.
+func (c *Computer) kinds() *KindLister {
+	c.once.Do(func() {
+		c.lister = &KindLister{Cache: c.Cache, APIReader: c.APIReader, Component: "flux-operator-reporter"}
+	})
+	return c.lister
 }

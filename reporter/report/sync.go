@@ -66,7 +66,7 @@ func (c *Computer) sync(ctx context.Context, kinds []fluxKind, report *apiv1.Flu
 	}
 	s := &apiv1.FluxSyncStatus{ID: "kustomization/" + name}
 	s.Path, _, _ = unstructured.NestedString(ks.Object, "spec", "path")
-	st, _, msg := readyOf(ks.Object)
+	st, _, msg := ReadyOf(ks.Object)
 	s.Ready = st == string(metav1.ConditionTrue)
 	s.Status = msg
 	if s.Status == "" {
@@ -89,7 +89,7 @@ func (c *Computer) sync(ctx context.Context, kinds []fluxKind, report *apiv1.Flu
 			res.fail("failed to get the sync source %s %s/%s: %w", srcKind, srcNS, srcName, err)
 		default:
 			s.Source = sourceURL(srcKind, src.Object)
-			if st, _, msg := readyOf(src.Object); st == string(metav1.ConditionFalse) {
+			if st, _, msg := ReadyOf(src.Object); st == string(metav1.ConditionFalse) {
 				s.Ready = false
 				s.Status = appendStatus(s.Status, msg)
 			}
@@ -120,22 +120,9 @@ func sourceURL(kind string, obj map[string]any) string {
 		return strings.TrimSuffix(endpoint, "/") + "/" + bucket
 	}
 	url, _, _ := unstructured.NestedString(obj, "spec", "url")
-	return url
+	return SafeURL(url)
 }
 
 func (c *Computer) getFlux(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, error) {
-	if err := c.probe(ctx, gvk); err != nil {
-		return nil, err
-	}
-	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(gvk)
-	ctx, cancel := context.WithTimeout(ctx, listTimeout)
-	defer cancel()
-	if err := c.Cache.Get(ctx, key, obj); err != nil {
-		if !apierrors.IsNotFound(err) {
-			c.forget(ctx, gvk)
-		}
-		return nil, err
-	}
-	return obj, nil
+	return c.kinds().Get(ctx, gvk, key)
 }

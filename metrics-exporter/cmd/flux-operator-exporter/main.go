@@ -1,15 +1,46 @@
-// Command flux-operator-exporter serves Prometheus metrics about the Flux installation.
+// Command flux-operator-exporter serves Prometheus metrics about the Flux
+// installation on --metrics-addr (default :8080): flux_instance_info,
+// refreshed every time the FluxInstance changes; flux_resource_info and the
+// report gauges, refreshed every time the FluxReport is updated; and the
+// controller-runtime and Go runtime metrics. It only reads.
 package main
 
 import (
+	"flag"
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
 	"github.com/fluxops/flux-operator/generated/bootstrap"
+	"github.com/fluxops/flux-operator/metrics-exporter/controller"
+	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
 )
 
-// Leader election and events, in the runtime namespace.
+// Leader election, in the runtime namespace. The exporter's controllers run
+// on every replica; the Lease only matters when --leader-elect is on.
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=flux-system
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=flux-system
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=flux-system
 
 func main() {
-	bootstrap.Main(bootstrap.Binary{Name: "flux-operator-exporter"})
+	allowlist := flag.String("resource-label-allowlist", os.Getenv("RESOURCE_LABEL_ALLOWLIST"),
+		"Comma-separated Kubernetes label keys of Flux objects to copy onto flux_resource_info and "+
+			"flux_resource_not_ready_timestamp_seconds as label_<key> (e.g. team,owner). Env: RESOURCE_LABEL_ALLOWLIST.")
+	var allow metrics.Allowlist
+	bootstrap.Main(bootstrap.Binary{
+		Name: controller.Component,
+		ConfigureManager: func(o *bootstrap.Options, mo *ctrl.Options) {
+			a, err := metrics.ParseAllowlist(*allowlist)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
+			allow = a
+			controller.ConfigureCache(o.RuntimeNamespace, allow, mo)
+		},
+		Setup: func(mgr manager.Manager, o *bootstrap.Options) error {
+			_, err := controller.Setup(mgr, controller.Config{Namespace: o.RuntimeNamespace, Allowlist: allow})
+			return err
+		},
+	})
 }

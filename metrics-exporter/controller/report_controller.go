@@ -1,0 +1,176 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
+	"github.com/fluxops/flux-operator/reporter/report"
+)
+
+// ReportReconciler rebuilds the resource series every time the FluxReport
+// named flux in Namespace changes: it lists, from the cache, every Flux kind
+// the report counts, builds the whole set off to the side and swaps it in.
+type ReportReconciler struct {
+	Reader    client.Reader
+	Kinds     *report.KindLister
+	Namespace string
+	Builder   *metrics.ResourceBuilder
+	Set       *metrics.Snapshot
+
+	refreshed atomic.Bool
+	// last holds the series of each kind from the last refresh; a kind whose
+	// read fails keeps them until a read succeeds. Only Reconcile touches it,
+	// and the controller runs one worker.
+	last map[schema.GroupVersionKind][]prometheus.Metric
+}
+
+// Refreshed reports whether a refresh has completed since start.
+func (r *ReportReconciler) Refreshed() bool { return r.refreshed.Load() }
+
+// SetupWithManager registers the reconciler. It also runs once at start, so
+// the report gauges are served (at zero) when there is no report yet.
+func (r *ReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	isOurs := predicate.NewPredicateFuncs(func(o client.Object) bool {
+		return o.GetNamespace() == r.Namespace && o.GetName() == apiv1.DefaultName
+	})
+	start := make(chan event.GenericEvent, 1)
+	kick := &apiv1.FluxReport{}
+	kick.Namespace, kick.Name = r.Namespace, apiv1.DefaultName
+	start <- event.GenericEvent{Object: kick}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("flux-metrics-report").
+		For(&apiv1.FluxReport{}, builder.WithPredicates(isOurs)).
+		WatchesRawSource(source.Channel(start, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: 1,
+			// Every replica serves the metrics, leader or not.
+			NeedLeaderElection: ptr.To(false),
+		}).
+		Complete(r)
+}
+
+// Reconcile refreshes the series.
+func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	start := time.Now()
+	var fr apiv1.FluxReport
+	if err := r.Reader.Get(ctx, req.NamespacedName, &fr); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return ctrl.Result{}, fmt.Errorf("failed to read the FluxReport: %w", err)
+		}
+		// Without a report there is nothing to refresh from: the resource
+		// series stay as last built and the report gauges say "no report".
+		r.swap(metrics.Report(nil))
+		r.refreshed.Store(true)
+		logger.V(1).Info("no FluxReport: report gauges at zero", "namespace", req.Namespace)
+		return ctrl.Result{}, nil
+	}
+
+	byKind := map[schema.GroupVersionKind][]prometheus.Metric{}
+	var errs []error
+	for _, rs := range fr.Spec.ReconcilersStatus {
+		gv, err := schema.ParseGroupVersion(rs.APIVersion)
+		if err != nil || rs.Kind == "" {
+			errs = append(errs, fmt.Errorf("the report names an invalid kind %q/%q", rs.APIVersion, rs.Kind))
+			continue
+		}
+		if gv.Group == apiv1.GroupVersion.Group {
+			continue // the operator's own kinds have their own metrics
+		}
+		gvk := gv.WithKind(rs.Kind)
+		list := &unstructured.UnstructuredList{}
+		if err := r.Kinds.List(ctx, gvk, list); err != nil {
+			errs = append(errs, fmt.Errorf("failed to list %s (%s), keeping its previous series: %w", rs.Kind, rs.APIVersion, err))
+			if prev, ok := r.last[gvk]; ok {
+				byKind[gvk] = prev
+			}
+			continue
+		}
+		series := make([]prometheus.Metric, 0, len(list.Items)+len(list.Items)/4)
+		for i := range list.Items {
+			series = r.Builder.Append(series, &list.Items[i])
+		}
+		byKind[gvk] = series
+	}
+	r.last = byKind
+	n := r.swap(metrics.Report(&fr))
+	r.refreshed.Store(true)
+	logger.V(1).Info("refreshed Flux resource metrics", "series", n, "kinds", len(byKind),
+		"duration", time.Since(start).Round(time.Millisecond).String())
+	// An error is counted in controller_runtime_reconcile_errors_total and
+	// retried with backoff.
+	return ctrl.Result{}, errors.Join(errs...)
+}
+
+// swap serves the report gauges plus the last series of every kind, at once.
+func (r *ReportReconciler) swap(reportSeries []prometheus.Metric) int {
+	kinds := make([]schema.GroupVersionKind, 0, len(r.last))
+	total := len(reportSeries)
+	for gvk, s := range r.last {
+		kinds = append(kinds, gvk)
+		total += len(s)
+	}
+	sort.Slice(kinds, func(i, j int) bool { return kinds[i].String() < kinds[j].String() })
+	set := make([]prometheus.Metric, 0, total)
+	set = append(set, reportSeries...)
+	for _, gvk := range kinds {
+		set = append(set, r.last[gvk]...)
+	}
+	r.Set.Swap(set)
+	return len(set)
+}
+
+// InstanceReconciler keeps flux_instance_info in step with the FluxInstance
+// objects of Namespace: every change to one rebuilds the set, so a deleted
+// instance's series disappears.
+type InstanceReconciler struct {
+	Reader    client.Reader
+	Namespace string
+	Set       *metrics.Snapshot
+}
+
+// SetupWithManager registers the reconciler.
+func (r *InstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("flux-metrics-instance").
+		For(&apiv1.FluxInstance{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			return o.GetNamespace() == r.Namespace
+		}))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1, NeedLeaderElection: ptr.To(false)}).
+		Complete(r)
+}
+
+// Reconcile rebuilds flux_instance_info.
+func (r *InstanceReconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result, error) {
+	var list apiv1.FluxInstanceList
+	if err := r.Reader.List(ctx, &list, client.InNamespace(r.Namespace)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("failed to list FluxInstances: %w", err)
+	}
+	set := make([]prometheus.Metric, 0, len(list.Items))
+	for i := range list.Items {
+		set = append(set, metrics.Instance(&list.Items[i]))
+	}
+	r.Set.Swap(set)
+	return ctrl.Result{}, nil
+}

@@ -1,0 +1,104 @@
+// Package controller holds the reconcilers of flux-operator-exporter: one
+// keeps flux_instance_info in step with the FluxInstance, the other rebuilds
+// flux_resource_info and the report gauges every time the FluxReport is
+// updated.
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
+	"github.com/fluxops/flux-operator/reporter/report"
+)
+
+// Component names the binary in logs and errors.
+const Component = "flux-operator-exporter"
+
+// RBAC of the exporter: read-only. The FluxInstance and the FluxReport in the
+// runtime namespace, and the Flux kinds everywhere.
+// +kubebuilder:rbac:groups=fluxcd.controlplane.io,resources=fluxinstances;fluxreports,verbs=get;list;watch,namespace=flux-system
+// +kubebuilder:rbac:groups=source.toolkit.fluxcd.io;kustomize.toolkit.fluxcd.io;helm.toolkit.fluxcd.io;notification.toolkit.fluxcd.io;image.toolkit.fluxcd.io;source.extensions.fluxcd.io,resources=*,verbs=get;list;watch
+
+// Config is what the exporter needs beyond the common options.
+type Config struct {
+	// Namespace is the runtime namespace, where the FluxInstance and the
+	// FluxReport live.
+	Namespace string
+	// Allowlist names the Kubernetes labels copied onto resource series.
+	Allowlist metrics.Allowlist
+	// Registerer receives the collectors; the controller-runtime registry,
+	// served on the metrics address, when nil.
+	Registerer prometheus.Registerer
+}
+
+// ConfigureCache scopes and slims the manager's cache for the exporter: the
+// FluxInstance and the FluxReport only in the runtime namespace, and Flux
+// objects pruned to what their series need.
+func ConfigureCache(namespace string, allow metrics.Allowlist, mo *ctrl.Options) {
+	mo.Cache.DefaultTransform = metrics.NewTransform(allow)
+	mo.Cache.ByObject = map[client.Object]cache.ByObject{
+		&apiv1.FluxInstance{}: {Namespaces: map[string]cache.Config{namespace: {}}},
+		&apiv1.FluxReport{}:   {Namespaces: map[string]cache.Config{namespace: {}}},
+	}
+}
+
+// Exporter is the exporter wired into a manager.
+type Exporter struct {
+	// Resources serves flux_resource_info, the not-ready timestamps and the
+	// report gauges; Instances serves flux_instance_info.
+	Resources, Instances *metrics.Snapshot
+	Report               *ReportReconciler
+	Instance             *InstanceReconciler
+}
+
+// Setup adds the exporter's reconcilers to mgr, registers its collectors and
+// a readiness check that passes once the first refresh is done, so that a
+// restarted exporter is not scraped before its series are back.
+func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
+	if cfg.Namespace == "" {
+		return nil, errors.New("the runtime namespace must be set")
+	}
+	reg := cfg.Registerer
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	e := &Exporter{Resources: &metrics.Snapshot{}, Instances: &metrics.Snapshot{}}
+	e.Resources.Swap(metrics.Report(nil))
+	e.Report = &ReportReconciler{
+		Reader:    mgr.GetCache(),
+		Kinds:     &report.KindLister{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Component: Component},
+		Namespace: cfg.Namespace,
+		Builder:   metrics.NewResourceBuilder(cfg.Allowlist),
+		Set:       e.Resources,
+	}
+	e.Instance = &InstanceReconciler{Reader: mgr.GetCache(), Namespace: cfg.Namespace, Set: e.Instances}
+	for _, c := range []prometheus.Collector{e.Resources, e.Instances} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("failed to register the exporter's collectors: %w", err)
+		}
+	}
+	if err := e.Report.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := e.Instance.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("first-refresh", func(*http.Request) error {
+		if !e.Report.Refreshed() {
+			return errors.New("waiting for the first refresh of the Flux resource metrics")
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return e, nil
+}

@@ -1,0 +1,170 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+)
+
+// ListTimeout bounds how long one read waits for its informer to sync.
+var ListTimeout = 30 * time.Second
+
+// KindLister reads Flux kinds, known only at run time, from an informer
+// cache. The first time it meets a kind it probes it with a one-item list
+// straight from the API server, so a kind the binary may not list (RBAC) or
+// that is not served fails fast with the server's answer instead of leaving a
+// never-syncing informer behind. A kind whose cached read fails has its
+// informer dropped and is probed again next time.
+type KindLister struct {
+	// Cache serves the reads; it is the manager's cache.
+	Cache cache.Cache
+	// APIReader reads straight from the API server for the probes.
+	APIReader client.Reader
+	// Component names the binary in RBAC errors, e.g. flux-operator-reporter.
+	Component string
+
+	mu     sync.Mutex
+	probed map[schema.GroupVersionKind]bool
+}
+
+// List lists a Flux kind from the cache without copying the cached objects:
+// callers only read them.
+func (l *KindLister) List(ctx context.Context, gvk schema.GroupVersionKind, list *unstructured.UnstructuredList,
+	opts ...client.ListOption) error {
+	if err := l.probe(ctx, gvk); err != nil {
+		return err
+	}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
+	defer cancel()
+	if err := l.Cache.List(ctx, list, append([]client.ListOption{client.UnsafeDisableDeepCopy}, opts...)...); err != nil {
+		l.forget(ctx, gvk)
+		return l.explain(err)
+	}
+	return nil
+}
+
+// Get reads one object of a Flux kind from the cache.
+func (l *KindLister) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, error) {
+	if err := l.probe(ctx, gvk); err != nil {
+		return nil, err
+	}
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
+	defer cancel()
+	if err := l.Cache.Get(ctx, key, obj); err != nil {
+		if !apierrors.IsNotFound(err) {
+			l.forget(ctx, gvk)
+			return nil, l.explain(err)
+		}
+		return nil, err
+	}
+	return obj, nil
+}
+
+func (l *KindLister) probe(ctx context.Context, gvk schema.GroupVersionKind) error {
+	l.mu.Lock()
+	probed := l.probed[gvk]
+	l.mu.Unlock()
+	if probed {
+		return nil
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := l.APIReader.List(ctx, list, client.Limit(1)); err != nil {
+		return l.explain(err)
+	}
+	l.mu.Lock()
+	if l.probed == nil {
+		l.probed = map[schema.GroupVersionKind]bool{}
+	}
+	l.probed[gvk] = true
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *KindLister) forget(ctx context.Context, gvk schema.GroupVersionKind) {
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	_ = l.Cache.RemoveInformer(context.WithoutCancel(ctx), obj)
+	l.mu.Lock()
+	delete(l.probed, gvk)
+	l.mu.Unlock()
+}
+
+// explain shortens API errors to what a user acts on.
+func (l *KindLister) explain(err error) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		who := l.Component
+		if who == "" {
+			who = "this binary"
+		}
+		return fmt.Errorf("forbidden: the RBAC of %s does not allow list/watch: %w", who, err)
+	case meta.IsNoMatchError(err), apierrors.IsNotFound(err):
+		return fmt.Errorf("API not served: %w", err)
+	}
+	return err
+}
+
+// ReadyOf returns the status, reason and message of an object's Ready
+// condition; the status is Unknown when there is none.
+func ReadyOf(obj map[string]any) (status, reason, message string) {
+	c := ReadyCondition(obj)
+	if c == nil {
+		return string(metav1.ConditionUnknown), "", ""
+	}
+	status, _ = c["status"].(string)
+	reason, _ = c["reason"].(string)
+	message, _ = c["message"].(string)
+	return status, reason, message
+}
+
+// ReadyCondition returns an object's Ready condition, or nil.
+func ReadyCondition(obj map[string]any) map[string]any {
+	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
+	for _, c := range conds {
+		if cm, ok := c.(map[string]any); ok && cm["type"] == apiv1.ReadyCondition {
+			return cm
+		}
+	}
+	return nil
+}
+
+// SafeURL returns u without what may carry a credential: the user info
+// (an ssh:// URL keeps its user name, which is never a secret with key
+// authentication), the query and the fragment. A value that does not parse as
+// a URL with a host loses everything up to its last '@'.
+func SafeURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	if p, err := url.Parse(u); err == nil && p.Host != "" {
+		if p.Scheme == "ssh" && p.User != nil {
+			p.User = url.User(p.User.Username())
+		} else {
+			p.User = nil
+		}
+		p.RawQuery, p.ForceQuery = "", false
+		p.Fragment, p.RawFragment = "", ""
+		return p.String()
+	}
+	if i := strings.LastIndex(u, "@"); i >= 0 {
+		return u[i+1:]
+	}
+	return u
+}
