@@ -12,7 +12,7 @@ import (
 
 // Metric names served for Flux resources.
 const (
-	ResourceInfoName         = "flux_resource_info"
+	ResourceInfoName          = "flux_resource_info"
 	ResourceNotReadySinceName = "flux_resource_not_ready_timestamp_seconds"
 )
 
