@@ -1,11 +1,8 @@
 package reporter_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,9 +13,6 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
@@ -29,51 +23,18 @@ import (
 // generatedRoles reads config/rbac/reporter/role.yaml: the ClusterRole and
 // the Role generated from the reporter's RBAC markers.
 func generatedRoles(t *testing.T) (*rbacv1.ClusterRole, *rbacv1.Role) {
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "reporter", "role.yaml"))
+	cr, role, err := testenv.GeneratedRBAC("reporter")
 	require.NoError(t, err)
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var cr *rbacv1.ClusterRole
-	var role *rbacv1.Role
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); err != nil {
-			break
-		}
-		switch u.GetKind() {
-		case "ClusterRole":
-			cr = &rbacv1.ClusterRole{}
-			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, cr))
-		case "Role":
-			role = &rbacv1.Role{}
-			require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, role))
-		}
-	}
-	require.NotNil(t, cr, "role.yaml has a ClusterRole")
-	require.NotNil(t, role, "role.yaml has a Role")
 	return cr, role
 }
 
 // bindReporter grants user the generated RBAC, the Role in namespace ns,
 // with the ClusterRole's rules passed through edit.
 func bindReporter(t *testing.T, user, ns string, edit func([]rbacv1.PolicyRule) []rbacv1.PolicyRule) *rbacv1.ClusterRole {
-	ctx := context.Background()
 	cr, role := generatedRoles(t)
 	cr.Name = "reporter-" + ns
 	cr.Rules = edit(cr.Rules)
-	role.Namespace = ns
-	subject := []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: user, APIGroup: rbacv1.GroupName}}
-	require.NoError(t, env.Client.Create(ctx, cr))
-	require.NoError(t, env.Client.Create(ctx, role))
-	require.NoError(t, env.Client.Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: cr.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
-		Subjects:   subject,
-	}))
-	require.NoError(t, env.Client.Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-		Subjects:   subject,
-	}))
+	require.NoError(t, testenv.Bind(context.Background(), env.Client, user, ns, cr, role))
 	return cr
 }
 

@@ -32,9 +32,14 @@ type Env struct {
 	// and other programs started by tests.
 	Kubeconfig string
 
-	env *envtest.Environment
-	dir string
+	env    *envtest.Environment
+	dir    string
+	onStop []func()
 }
+
+// OnStop registers f to run, before the control plane stops, in reverse
+// order of registration: for what TestMain started against it.
+func (e *Env) OnStop(f func()) { e.onStop = append(e.onStop, f) }
 
 // Option changes how Start configures the control plane.
 type Option func(*envtest.Environment)
@@ -97,6 +102,9 @@ func (e *Env) UserConfig(name string, groups ...string) (*rest.Config, error) {
 
 // Stop stops the control plane and removes its files.
 func (e *Env) Stop() error {
+	for i := len(e.onStop) - 1; i >= 0; i-- {
+		e.onStop[i]()
+	}
 	err := e.env.Stop()
 	_ = os.RemoveAll(e.dir)
 	return err

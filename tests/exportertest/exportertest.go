@@ -1,0 +1,117 @@
+// Package exportertest runs flux-operator-exporter's manager in the test
+// process, wired exactly as the binary wires it, with /metrics and /readyz on
+// free loopback ports.
+package exportertest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	"github.com/fluxops/flux-operator/generated/bootstrap"
+	"github.com/fluxops/flux-operator/metrics-exporter/controller"
+	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
+)
+
+// Exporter is a running exporter.
+type Exporter struct {
+	*controller.Exporter
+	// MetricsAddr is host:port of /metrics; MetricsURL its full URL.
+	MetricsAddr, MetricsURL string
+	// Cache is the exporter's informer cache.
+	Cache      cache.Cache
+	healthAddr string
+	stop       func() error
+}
+
+// Start runs the exporter for namespace as cfg's user, copying the labels of
+// allowlist (as given to --resource-label-allowlist). The exporter registers
+// its collectors in the controller-runtime registry, so a process runs one.
+func Start(cfg *rest.Config, namespace, allowlist string) (*Exporter, error) {
+	allow, err := metrics.ParseAllowlist(allowlist)
+	if err != nil {
+		return nil, err
+	}
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	healthAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	o := &bootstrap.Options{Component: controller.Component, MetricsAddr: metricsAddr, HealthAddr: healthAddr,
+		RuntimeNamespace: namespace, GracefulShutdownTimeout: 10 * time.Second}
+	mgr, err := bootstrap.NewManager(cfg, o, bootstrap.NewScheme(), func(mo *ctrl.Options) {
+		controller.ConfigureCache(namespace, allow, mo)
+	})
+	if err != nil {
+		return nil, err
+	}
+	e, err := controller.Setup(mgr, controller.Config{Namespace: namespace, Allowlist: allow})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	x := &Exporter{Exporter: e, Cache: mgr.GetCache(), MetricsAddr: metricsAddr, MetricsURL: "http://" + metricsAddr + "/metrics",
+		healthAddr: healthAddr, stop: func() error { cancel(); return <-done }}
+	return x, nil
+}
+
+// WaitReady waits until /readyz passes: the first refresh is done.
+func (x *Exporter) WaitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + x.healthAddr + "/readyz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("readyz: %s: %s", resp.Status, body)
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("exporter not ready after %s: %w", timeout, last)
+}
+
+// Scrape returns the /metrics exposition text.
+func (x *Exporter) Scrape() (string, error) {
+	resp, err := http.Get(x.MetricsURL)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: %s", x.MetricsURL, resp.Status)
+	}
+	return string(body), nil
+}
+
+// Stop stops the exporter and returns the manager's error.
+func (x *Exporter) Stop() error { return x.stop() }
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
