@@ -108,17 +108,21 @@ testenv: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 	hack/build-kube.sh $(KUBE_BIN)
 
 .PHONY: test
-test: testenv build ## Run all tests: unit, envtest (real kube-apiserver + etcd) and e2e on a local kwok cluster.
+test: testenv build prometheus ## Run all tests: unit, envtest (real kube-apiserver + etcd) and e2e on a local kwok cluster.
 	for m in $(MODULES); do echo ">> go test $$m"; (cd $$m && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...); done
 	$(MAKE) test-e2e
+
+.PHONY: prometheus
+prometheus: ## Install Debian's prometheus package (promtool and server, for the exporter tests) when missing.
+	hack/ensure-prometheus.sh
 
 .PHONY: test-e2e
 test-e2e: testenv build ## Run the end-to-end tests on a local kwok cluster.
 	cd tests && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) -tags e2e ./e2e/...
 
 .PHONY: bench
-bench: testenv ## Benchmark the reporter at 1,200 and 12,000 Flux objects (time, API requests, heap, RSS per report).
-	cd tests && go test -run '^$$' -bench . -benchtime 20x -timeout 60m ./reporter/bench/
+bench: testenv ## Benchmark the reporter and the exporter at 1,200 and 12,000 Flux objects (time, API requests, heap, RSS, scrape size).
+	cd tests && go test -run '^$$' -bench . -benchtime 20x -timeout 60m ./reporter/bench/ ./exporter/bench/
 
 ##@ Run
 

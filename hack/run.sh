@@ -84,6 +84,14 @@ echo
 kubectl -n "$ns" get fluxreports 2>&1 | sed 's/^No resources found.*/(no FluxReport yet: see the reporter log)/'
 echo
 kubectl -n "$ns" get fluxreport/flux -o yaml 2>/dev/null | sed -n '/^spec:/,$p' || true
+echo ">> metrics of flux-operator-exporter (flux_* series):"
+metrics=""
+for _ in $(seq 1 20); do
+  metrics=$(curl -fsS "http://127.0.0.1:${exporter_metrics##*:}/metrics" 2>/dev/null || true)
+  if grep -q '^flux_report_timestamp_seconds [1-9]' <<<"$metrics"; then break; fi
+  sleep 0.5
+done
+grep -E '^flux_' <<<"$metrics" | head -n 20 || true
 cat <<EOT
 
 Look at the report:   KUBECONFIG=$KUBECONFIG kubectl -n $ns get fluxreport/flux -o yaml

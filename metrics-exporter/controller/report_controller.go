@@ -24,8 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/generated/fluxobj"
 	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
-	"github.com/fluxops/flux-operator/reporter/report"
 )
 
 // ReportReconciler rebuilds the resource series every time the FluxReport
@@ -33,7 +33,7 @@ import (
 // the report counts, builds the whole set off to the side and swaps it in.
 type ReportReconciler struct {
 	Reader    client.Reader
-	Kinds     *report.KindLister
+	Kinds     *fluxobj.KindLister
 	Namespace string
 	Builder   *metrics.ResourceBuilder
 	Set       *metrics.Snapshot

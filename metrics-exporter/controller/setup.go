@@ -16,8 +16,8 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/generated/fluxobj"
 	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
-	"github.com/fluxops/flux-operator/reporter/report"
 )
 
 // Component names the binary in logs and errors.
@@ -75,7 +75,7 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 	e.Resources.Swap(metrics.Report(nil))
 	e.Report = &ReportReconciler{
 		Reader:    mgr.GetCache(),
-		Kinds:     &report.KindLister{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Component: Component},
+		Kinds:     &fluxobj.KindLister{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Component: Component},
 		Namespace: cfg.Namespace,
 		Builder:   metrics.NewResourceBuilder(cfg.Allowlist),
 		Set:       e.Resources,

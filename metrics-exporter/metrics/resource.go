@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/fluxops/flux-operator/reporter/report"
+	"github.com/fluxops/flux-operator/generated/fluxobj"
 )
 
 // Metric names served for Flux resources.
@@ -114,7 +114,7 @@ func readiness(kind string, obj *unstructured.Unstructured) (ready, reason strin
 	if isStatic(kind, obj.Object) {
 		return True, "", time.Time{}
 	}
-	cond := report.ReadyCondition(obj.Object)
+	cond := fluxobj.ReadyCondition(obj.Object)
 	if cond == nil {
 		return Unknown, "", obj.GetCreationTimestamp().Time
 	}
@@ -172,13 +172,13 @@ func kindLabel(kind, label string, o map[string]any) string {
 	case "url":
 		switch kind {
 		case "Bucket":
-			return report.SafeURL(str(o, "spec", "endpoint"))
+			return fluxobj.SafeURL(str(o, "spec", "endpoint"))
 		case "Receiver":
 			return str(o, "status", "webhookPath")
 		case "ImageRepository":
 			return str(o, "spec", "image")
 		}
-		return report.SafeURL(str(o, "spec", "url"))
+		return fluxobj.SafeURL(str(o, "spec", "url"))
 	case "ref":
 		switch kind {
 		case "GitRepository":

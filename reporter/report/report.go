@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/generated/fluxobj"
 )
 
 // Labels and names a Flux installation carries.
@@ -56,7 +57,7 @@ type Computer struct {
 	OperatorVersion, OperatorPlatform string
 
 	once   sync.Once
-	lister *KindLister
+	lister *fluxobj.KindLister
 }
 
 // Result is a computed report and what could not be computed.
@@ -217,7 +218,7 @@ func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
 			s.Suspended++
 			continue
 		}
-		if st, reason, _ := ReadyOf(obj); st == string(metav1.ConditionFalse) && reason != DependencyNotReadyReason {
+		if st, reason, _ := fluxobj.ReadyOf(obj); st == string(metav1.ConditionFalse) && reason != DependencyNotReadyReason {
 			s.Failing++
 		}
 		if n, ok, _ := unstructured.NestedInt64(obj, "status", "artifact", "size"); ok {
@@ -258,15 +259,15 @@ func (c *Computer) instanceStats(ctx context.Context, res *Result) []apiv1.FluxR
 
 // list reads from the cache with a bounded wait for the informer to sync.
 func (c *Computer) list(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
-	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
+	ctx, cancel := context.WithTimeout(ctx, fluxobj.ListTimeout)
 	defer cancel()
 	return c.Cache.List(ctx, list, opts...)
 }
 
 // kinds returns the lister of Flux kinds, created on first use.
-func (c *Computer) kinds() *KindLister {
+func (c *Computer) kinds() *fluxobj.KindLister {
 	c.once.Do(func() {
-		c.lister = &KindLister{Cache: c.Cache, APIReader: c.APIReader, Component: "flux-operator-reporter"}
+		c.lister = &fluxobj.KindLister{Cache: c.Cache, APIReader: c.APIReader, Component: "flux-operator-reporter"}
 	})
 	return c.lister
 }

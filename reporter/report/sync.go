@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/generated/fluxobj"
 )
 
 const (
@@ -66,7 +67,7 @@ func (c *Computer) sync(ctx context.Context, kinds []fluxKind, report *apiv1.Flu
 	}
 	s := &apiv1.FluxSyncStatus{ID: "kustomization/" + name}
 	s.Path, _, _ = unstructured.NestedString(ks.Object, "spec", "path")
-	st, _, msg := ReadyOf(ks.Object)
+	st, _, msg := fluxobj.ReadyOf(ks.Object)
 	s.Ready = st == string(metav1.ConditionTrue)
 	s.Status = msg
 	if s.Status == "" {
@@ -89,7 +90,7 @@ func (c *Computer) sync(ctx context.Context, kinds []fluxKind, report *apiv1.Flu
 			res.fail("failed to get the sync source %s %s/%s: %w", srcKind, srcNS, srcName, err)
 		default:
 			s.Source = sourceURL(srcKind, src.Object)
-			if st, _, msg := ReadyOf(src.Object); st == string(metav1.ConditionFalse) {
+			if st, _, msg := fluxobj.ReadyOf(src.Object); st == string(metav1.ConditionFalse) {
 				s.Ready = false
 				s.Status = appendStatus(s.Status, msg)
 			}
@@ -120,7 +121,7 @@ func sourceURL(kind string, obj map[string]any) string {
 		return strings.TrimSuffix(endpoint, "/") + "/" + bucket
 	}
 	url, _, _ := unstructured.NestedString(obj, "spec", "url")
-	return SafeURL(url)
+	return fluxobj.SafeURL(url)
 }
 
 func (c *Computer) getFlux(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, error) {

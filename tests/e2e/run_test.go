@@ -95,6 +95,23 @@ wait:
 	assert.Contains(t, text, "serverVersion: v1.37.2")
 	assert.Contains(t, text, "status: Not Installed", "the e2e cluster has no Flux CRDs")
 
+	// The exporter serves the report the reporter wrote, and run.sh showed it.
+	require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(context.Context) error {
+		body := httpGet(t, "http://"+ports["exporter"][0]+"/metrics")
+		for _, want := range []string{`flux_report_distribution_info{managed_by="",status="Not Installed",version=""} 1`,
+			"flux_report_ready 1"} {
+			if !strings.Contains(body, want) {
+				return fmt.Errorf("exporter metrics lack %q", want)
+			}
+		}
+		if strings.Contains(body, "flux_report_timestamp_seconds 0\n") {
+			return fmt.Errorf("flux_report_timestamp_seconds is 0 after a report")
+		}
+		return nil
+	}))
+	assert.Contains(t, text, ">> metrics of flux-operator-exporter")
+	assert.Contains(t, text, "flux_report_timestamp_seconds ")
+
 	for name, p := range ports {
 		body := httpGet(t, "http://"+p[0]+"/metrics")
 		assert.Contains(t, body, "go_goroutines", name)

@@ -8,19 +8,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,8 +25,6 @@ import (
 	"github.com/fluxops/flux-operator/tests/reportertest"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
-
-const namespaces = 40
 
 var env *testenv.Env
 
@@ -52,73 +44,17 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-// populate grows the cluster to total Flux objects spread evenly over the six
-// kinds and 40 namespaces: 1 in 10 failing, 1 in 20 suspended, sources with
-// artifacts.
+// populate grows the reference load to total objects.
 func populate(b *testing.B, from, total int) {
-	ctx := context.Background()
 	cfg := rest.CopyConfig(env.Config)
 	cfg.QPS, cfg.Burst = 5000, 10000
 	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := 0; i < namespaces; i++ {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench-" + strconv.Itoa(i)}}
-		if err := c.Create(ctx, ns); err != nil && !strings.Contains(err.Error(), "already exists") {
-			b.Fatal(err)
-		}
+	if err := fixtures.Populate(context.Background(), c, from, total); err != nil {
+		b.Fatal(err)
 	}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	var (
-		errOnce  sync.Once
-		firstErr error
-	)
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				kind := fixtures.BenchKinds[i%len(fixtures.BenchKinds)]
-				opts := []fixtures.Option{fixtures.Ready("True", "Succeeded", "ok")}
-				switch {
-				case i%20 == 0:
-					opts = append(opts, fixtures.Suspended())
-				case i%10 == 1:
-					opts = []fixtures.Option{fixtures.Ready("False", "Failed", "something failed")}
-				}
-				if kind.GVK.Group == "source.toolkit.fluxcd.io" {
-					opts = append(opts, fixtures.Artifact(int64(1024+i)))
-				}
-				if _, err := kind.Create(ctx, c, "bench-"+strconv.Itoa(i%namespaces), "obj-"+strconv.Itoa(i), opts...); err != nil {
-					errOnce.Do(func() { firstErr = err })
-				}
-			}
-		}()
-	}
-	for i := from; i < total; i++ {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	if firstErr != nil {
-		b.Fatal(firstErr)
-	}
-}
-
-func rssMiB(field string) float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, field+":") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 func BenchmarkReport(b *testing.B) {
@@ -180,8 +116,8 @@ func BenchmarkReport(b *testing.B) {
 			b.ReportMetric(float64(coldRequests), "first-report-requests")
 			b.ReportMetric(float64(cold.Milliseconds()), "first-report-ms")
 			b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
-			b.ReportMetric(rssMiB("VmRSS"), "rss-MiB")
-			b.ReportMetric(rssMiB("VmHWM"), "peak-rss-MiB")
+			b.ReportMetric(testenv.ProcStatusMiB("VmRSS"), "rss-MiB")
+			b.ReportMetric(testenv.ProcStatusMiB("VmHWM"), "peak-rss-MiB")
 			b.ReportMetric(float64(len(specJSON)), "report-bytes")
 		})
 	}

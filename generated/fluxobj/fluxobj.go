@@ -1,4 +1,8 @@
-package report
+// Package fluxobj reads Flux objects, whose kinds are known only at run time,
+// for the reporter and the exporter: a cache lister that probes each kind
+// before trusting its informer, the Ready condition of an unstructured object,
+// and URLs cleared of credentials.
+package fluxobj
 
 import (
 	"context"
