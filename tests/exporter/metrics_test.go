@@ -290,3 +290,42 @@ func lookPath(t *testing.T, name string) string {
 	require.NoError(t, err, "%s is needed: install the Debian package prometheus (`make testenv` does)", name)
 	return p
 }
+
+// TestScrapesNeverSeeAHalfBuiltSet scrapes while the report is updated over
+// and over: every scrape has the whole set of the golden namespace.
+func TestScrapesNeverSeeAHalfBuiltSet(t *testing.T) {
+	want := len(goldenObjects())
+	refreshUntil(t, func(text string) error {
+		if n := len(series(t, text, "flux_resource_info", map[string]string{"exported_namespace": goldenNS})); n != want {
+			return fmt.Errorf("%d series, want %d", n, want)
+		}
+		return nil
+	})
+	ctx := context.Background()
+	key := client.ObjectKey{Namespace: runtimeNS, Name: apiv1.DefaultName}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 30; i++ {
+			var fr apiv1.FluxReport
+			if err := env.Client.Get(ctx, key, &fr); err != nil {
+				continue
+			}
+			fr.Status.Conditions[0].Message = fmt.Sprintf("update %d", i)
+			_ = env.Client.Status().Update(ctx, &fr)
+		}
+	}()
+	scrapes := 0
+	for running := true; running; scrapes++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		text, err := exporter.Scrape()
+		require.NoError(t, err)
+		n := len(series(t, text, "flux_resource_info", map[string]string{"exported_namespace": goldenNS}))
+		require.Equal(t, want, n, "scrape %d saw a partial set", scrapes)
+	}
+	t.Logf("%d scrapes during 30 report updates, all complete", scrapes)
+}
