@@ -28,6 +28,8 @@ LDFLAGS := -s -w -X github.com/fluxops/flux-operator/generated/bootstrap.version
 CONTROLLER_GEN := $(BIN)/controller-gen
 LABEL_CRDS := $(BIN)/label-crds
 FLUX_CRDS_DIR := tests/testdata/crds/flux
+MONITORING_CRDS_DIR := tests/testdata/crds/prometheus-operator
+MONITORING_API := github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1
 FLUX_API_PATHS := $(foreach m,source-controller/api kustomize-controller/api helm-controller/api notification-controller/api image-reflector-controller/api image-automation-controller/api source-watcher/api/v2,paths=github.com/fluxcd/$(m)/...)
 
 TEST_FLAGS ?= -count=1
@@ -53,13 +55,15 @@ $(LABEL_CRDS): tools/go.mod tools/go.sum $(wildcard tools/cmd/label-crds/*.go)
 .PHONY: generate
 generate: tools ## Regenerate deepcopy, CRDs, RBAC, clients, listers, informers and apply-configurations.
 	rm -f apis/fluxcd/v1/zz_generated.deepcopy.go
-	rm -rf config/crd/bases config/rbac/installer config/rbac/reporter config/rbac/exporter
+	rm -rf config/crd/bases
+	rm -f config/rbac/installer/role.yaml config/rbac/reporter/role.yaml config/rbac/exporter/role.yaml
 	cd apis && $(CONTROLLER_GEN) object paths=./... \
 		crd output:crd:artifacts:config=$(ROOT)/config/crd/bases
 	cd controllers && $(CONTROLLER_GEN) rbac:roleName=flux-operator-installer paths=./... output:rbac:artifacts:config=$(ROOT)/config/rbac/installer
 	cd reporter && $(CONTROLLER_GEN) rbac:roleName=flux-operator-reporter paths=./... output:rbac:artifacts:config=$(ROOT)/config/rbac/reporter
 	cd metrics-exporter && $(CONTROLLER_GEN) rbac:roleName=flux-operator-exporter paths=./... output:rbac:artifacts:config=$(ROOT)/config/rbac/exporter
 	hack/update-codegen.sh
+	hack/sync-chart.sh
 
 .PHONY: flux-crds
 flux-crds: tools ## Generate the Flux CRDs (tests/testdata/crds/flux) from the Flux API Go modules.
@@ -68,6 +72,13 @@ flux-crds: tools ## Generate the Flux CRDs (tests/testdata/crds/flux) from the F
 	$(LABEL_CRDS) -dir $(FLUX_CRDS_DIR) -label app.kubernetes.io/part-of=flux \
 		-label app.kubernetes.io/instance=flux-system -label app.kubernetes.io/version=$(FLUX_VERSION) \
 		-label app.kubernetes.io/component=crds
+
+.PHONY: monitoring-crds
+monitoring-crds: tools ## Generate the ServiceMonitor and PrometheusRule CRDs (tests/testdata/crds/prometheus-operator) from the Prometheus Operator API module.
+	rm -rf $(MONITORING_CRDS_DIR) && mkdir -p $(MONITORING_CRDS_DIR)/.all
+	cd tools && GOWORK=off $(CONTROLLER_GEN) crd paths=$(MONITORING_API) output:crd:artifacts:config=$(ROOT)/$(MONITORING_CRDS_DIR)/.all
+	mv $(MONITORING_CRDS_DIR)/.all/monitoring.coreos.com_servicemonitors.yaml $(MONITORING_CRDS_DIR)/.all/monitoring.coreos.com_prometheusrules.yaml $(MONITORING_CRDS_DIR)/
+	rm -rf $(MONITORING_CRDS_DIR)/.all
 
 .PHONY: tidy
 tidy: ## Run go mod tidy in every module.

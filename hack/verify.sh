@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates everything in a temporary copy of the working tree and fails
-# when the result differs from the tree: generated code, CRDs, RBAC, Flux CRDs
-# and go.mod/go.sum of every module. Working in a copy keeps your uncommitted
+# when the result differs from the tree: generated code, CRDs, RBAC, the Helm
+# chart's copies, Flux and Prometheus Operator CRDs and go.mod/go.sum of every
+# module. Working in a copy keeps your uncommitted
 # edits out of the comparison's way and never rewrites your files.
 set -euo pipefail
 
@@ -16,7 +17,7 @@ git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' 
 done | tar --null -T - -cf - | tar -xf - -C "$tmp"
 
 echo ">> regenerating in $tmp"
-make -C "$tmp" --no-print-directory BIN="$root/bin" generate flux-crds tidy >"$tmp/.verify.log" 2>&1 || {
+make -C "$tmp" --no-print-directory BIN="$root/bin" generate flux-crds monitoring-crds tidy >"$tmp/.verify.log" 2>&1 || {
   cat "$tmp/.verify.log"; echo "ERROR: generation failed"; exit 1; }
 
 if ! diff -ruN -x .verify.log -x bin -x .cache -x .git "$root" "$tmp" >"$tmp/.verify.diff" 2>/dev/null; then
@@ -25,7 +26,7 @@ if ! diff -ruN -x .verify.log -x bin -x .cache -x .git "$root" "$tmp" >"$tmp/.ve
     head -n 200 "$tmp/.verify.diff"
     echo
     echo "ERROR: generated files or go.mod/go.sum are stale."
-    echo "Fix:   make generate flux-crds tidy   (then commit the result)"
+    echo "Fix:   make generate flux-crds monitoring-crds tidy   (then commit the result)"
     exit 1
   fi
 fi

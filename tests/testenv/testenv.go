@@ -50,6 +50,12 @@ func WithoutFluxCRDs() Option {
 	return func(e *envtest.Environment) { e.CRDDirectoryPaths = []string{OperatorCRDDir()} }
 }
 
+// WithMonitoringCRDs adds the ServiceMonitor and PrometheusRule CRDs
+// generated from the Prometheus Operator API module.
+func WithMonitoringCRDs() Option {
+	return func(e *envtest.Environment) { e.CRDDirectoryPaths = append(e.CRDDirectoryPaths, MonitoringCRDDir()) }
+}
+
 // Start runs etcd and kube-apiserver and installs the CRDs. Call Stop when done.
 func Start(opts ...Option) (*Env, error) {
 	for _, b := range []string{"etcd", "kube-apiserver"} {

@@ -1,0 +1,29 @@
+{{/* Components, in order. */}}
+{{- define "flux-operator.components" -}}
+installer reporter exporter
+{{- end }}
+
+{{/* Labels of a component's objects: (list $ "reporter"). */}}
+{{- define "flux-operator.labels" -}}
+{{- $ := index . 0 -}}
+app.kubernetes.io/name: flux-operator
+app.kubernetes.io/component: {{ index . 1 }}
+app.kubernetes.io/instance: {{ $.Release.Name }}
+app.kubernetes.io/version: {{ $.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" $.Chart.Name $.Chart.Version | replace "+" "_" }}
+{{- end }}
+
+{{/* Labels common to the chart's shared objects (Service, monitoring). */}}
+{{- define "flux-operator.commonLabels" -}}
+app.kubernetes.io/name: flux-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end }}
+
+{{/* The image reference. */}}
+{{- define "flux-operator.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default (printf "v%s" .Chart.AppVersion) }}
+{{- end }}

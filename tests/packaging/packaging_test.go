@@ -1,0 +1,351 @@
+package packaging_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+var components = []string{"installer", "reporter", "exporter"}
+
+// dryRunApply server-side applies every object with dryRun=All: the API
+// server validates each against its schema (CRDs included), defaults and
+// admission, and persists nothing.
+func dryRunApply(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		err := env.Client.Patch(context.Background(), o.DeepCopy(), client.Apply,
+			client.DryRunAll, client.ForceOwnership, client.FieldOwner("packaging-test"))
+		assert.NoError(t, err, "%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
+	}
+}
+
+func deployments(t *testing.T, objs []*unstructured.Unstructured) map[string]*appsv1.Deployment {
+	t.Helper()
+	out := map[string]*appsv1.Deployment{}
+	for _, o := range objs {
+		if o.GetKind() != "Deployment" {
+			continue
+		}
+		d := &appsv1.Deployment{}
+		require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, d))
+		out[d.Labels["app.kubernetes.io/component"]] = d
+	}
+	return out
+}
+
+func TestOverlays(t *testing.T) {
+	for _, tc := range []struct {
+		overlay    string
+		components []string
+		monitoring bool
+		namespace  bool
+	}{
+		{"default", components, false, true},
+		{"monitoring", components, true, true},
+		{"report-only", []string{"reporter", "exporter"}, false, false},
+	} {
+		t.Run(tc.overlay, func(t *testing.T) {
+			objs, err := renderKustomize(tc.overlay)
+			require.NoError(t, err)
+			dryRunApply(t, objs)
+
+			got := deployments(t, objs)
+			assert.Len(t, got, len(tc.components), "Deployments: %v", ids(objs))
+			for _, c := range tc.components {
+				assert.Contains(t, got, c)
+				assert.NotNil(t, find(objs, "ServiceAccount", "flux-operator-"+c), "ServiceAccount of %s", c)
+			}
+			assert.NotNil(t, find(objs, "Service", "flux-operator"))
+			assert.NotNil(t, find(objs, "CustomResourceDefinition", "fluxreports.fluxcd.controlplane.io"))
+			assert.NotNil(t, find(objs, "CustomResourceDefinition", "fluxinstances.fluxcd.controlplane.io"))
+			assert.Equal(t, tc.namespace, find(objs, "Namespace", namespace) != nil, "Namespace object")
+			for _, kind := range []string{"ServiceMonitor", "PrometheusRule"} {
+				assert.Equal(t, tc.monitoring, find(objs, kind, "flux-operator") != nil, kind)
+			}
+			assert.Equal(t, tc.monitoring, find(objs, "ConfigMap", "flux-operator-dashboards") != nil, "dashboards")
+			if !slices.Contains(tc.components, "installer") {
+				for _, o := range objs {
+					assert.NotContains(t, o.GetName(), "installer", "%s/%s in an overlay without the installer", o.GetKind(), o.GetName())
+				}
+			}
+			for _, o := range objs {
+				if o.GetNamespace() != "" {
+					assert.Equal(t, namespace, o.GetNamespace(), "%s/%s", o.GetKind(), o.GetName())
+				}
+			}
+			checkPods(t, got)
+			checkService(t, find(objs, "Service", "flux-operator"), got)
+		})
+	}
+}
+
+// checkPods checks what a platform team expects of each operator pod.
+func checkPods(t *testing.T, deps map[string]*appsv1.Deployment) {
+	t.Helper()
+	for c, d := range deps {
+		pod := d.Spec.Template
+		assert.Equal(t, "flux-operator", pod.Labels["app.kubernetes.io/name"], c)
+		assert.Equal(t, c, pod.Labels["app.kubernetes.io/component"], c)
+		assert.Equal(t, "true", pod.Annotations["prometheus.io/scrape"], c)
+		assert.Equal(t, "8080", pod.Annotations["prometheus.io/port"], c)
+		assert.Equal(t, "flux-operator-"+c, pod.Spec.ServiceAccountName, c)
+		require.Len(t, pod.Spec.Containers, 1, c)
+		ctr := pod.Spec.Containers[0]
+		assert.Equal(t, []string{"/flux-operator-" + c}, ctr.Command, c)
+
+		sc := ctr.SecurityContext
+		require.NotNil(t, sc, c)
+		assert.Equal(t, true, *sc.ReadOnlyRootFilesystem, "%s: read-only root filesystem", c)
+		assert.Equal(t, false, *sc.AllowPrivilegeEscalation, c)
+		assert.Equal(t, true, *sc.RunAsNonRoot, c)
+		assert.Equal(t, []corev1.Capability{"ALL"}, sc.Capabilities.Drop, c)
+		assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, pod.Spec.SecurityContext.SeccompProfile.Type, c)
+
+		ports := map[string]int32{}
+		for _, p := range ctr.Ports {
+			ports[p.Name] = p.ContainerPort
+		}
+		assert.Equal(t, map[string]int32{"http-metrics": 8080, "http-health": 8081}, ports, c)
+		assert.Contains(t, ctr.Args, "--metrics-addr=:8080", c)
+		assert.Contains(t, ctr.Args, "--health-addr=:8081", c)
+		require.NotNil(t, ctr.LivenessProbe, c)
+		require.NotNil(t, ctr.ReadinessProbe, c)
+		assert.Equal(t, "/healthz", ctr.LivenessProbe.HTTPGet.Path, c)
+		assert.Equal(t, "http-health", ctr.LivenessProbe.HTTPGet.Port.String(), c)
+		assert.Equal(t, "/readyz", ctr.ReadinessProbe.HTTPGet.Path, c)
+		assert.Equal(t, "http-health", ctr.ReadinessProbe.HTTPGet.Port.String(), c)
+		assert.False(t, ctr.Resources.Requests.Memory().IsZero(), "%s: memory request", c)
+		assert.False(t, ctr.Resources.Limits.Memory().IsZero(), "%s: memory limit", c)
+		assert.False(t, ctr.Resources.Requests.Cpu().IsZero(), "%s: cpu request", c)
+
+		var ns *corev1.EnvVar
+		for i := range ctr.Env {
+			if ctr.Env[i].Name == "RUNTIME_NAMESPACE" {
+				ns = &ctr.Env[i]
+			}
+		}
+		require.NotNil(t, ns, "%s: RUNTIME_NAMESPACE", c)
+		require.NotNil(t, ns.ValueFrom, c)
+		assert.Equal(t, "metadata.namespace", ns.ValueFrom.FieldRef.FieldPath, "%s: RUNTIME_NAMESPACE from the downward API", c)
+
+		// The restricted Pod Security admission of the namespace accepts the pod.
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: d.Name + "-", Namespace: namespace,
+			Labels: pod.Labels, Annotations: pod.Annotations}, Spec: *pod.Spec.DeepCopy()}
+		assert.NoError(t, env.Client.Create(context.Background(), p, client.DryRunAll),
+			"%s: pod passes restricted Pod Security", c)
+	}
+}
+
+// checkService checks the Service selects every pod on port 8080.
+func checkService(t *testing.T, svcObj *unstructured.Unstructured, deps map[string]*appsv1.Deployment) {
+	t.Helper()
+	svc := &corev1.Service{}
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(svcObj.Object, svc))
+	require.Len(t, svc.Spec.Ports, 1)
+	assert.Equal(t, "http-metrics", svc.Spec.Ports[0].Name)
+	assert.Equal(t, int32(8080), svc.Spec.Ports[0].Port)
+	assert.Equal(t, "flux-operator", svc.Labels["app.kubernetes.io/name"], "the ServiceMonitor selects the Service by this label")
+	for c, d := range deps {
+		for k, v := range svc.Spec.Selector {
+			assert.Equal(t, v, d.Spec.Template.Labels[k], "Service selector %s=%s matches the %s pods", k, v, c)
+		}
+	}
+}
+
+// TestRestrictedPodSecurityIsEnforced is the control for checkPods: the same
+// namespace refuses a pod that runs as root.
+func TestRestrictedPodSecurityIsEnforced(t *testing.T) {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "root-", Namespace: namespace},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	err := env.Client.Create(context.Background(), p, client.DryRunAll)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `violates PodSecurity "restricted`)
+}
+
+func TestChartDefaults(t *testing.T) {
+	r, err := renderChart(nil)
+	require.NoError(t, err)
+	dryRunApply(t, r.CRDs)
+	dryRunApply(t, r.Objects)
+	assert.Equal(t, []string{"fluxinstances.fluxcd.controlplane.io", "fluxreports.fluxcd.controlplane.io"},
+		[]string{r.CRDs[0].GetName(), r.CRDs[1].GetName()})
+
+	deps := deployments(t, r.Objects)
+	assert.Len(t, deps, 3)
+	checkPods(t, deps)
+	checkService(t, find(r.Objects, "Service", "flux-operator"), deps)
+	for _, kind := range []string{"ServiceMonitor", "PrometheusRule"} {
+		assert.Nil(t, find(r.Objects, kind, "flux-operator"), "%s is off by default", kind)
+	}
+	assert.Nil(t, find(r.Objects, "ConfigMap", "flux-operator-dashboards"))
+
+	// The chart's RBAC is the generated RBAC of the kustomize bases.
+	kz, err := renderKustomize("default")
+	require.NoError(t, err)
+	for _, kind := range []string{"ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ServiceAccount"} {
+		var fromChart, fromKustomize []string
+		for _, o := range r.Objects {
+			if o.GetKind() == kind {
+				fromChart = append(fromChart, o.GetName()+" "+fmt.Sprint(o.Object["rules"], o.Object["roleRef"], o.Object["subjects"]))
+			}
+		}
+		for _, o := range kz {
+			if o.GetKind() == kind {
+				fromKustomize = append(fromKustomize, o.GetName()+" "+fmt.Sprint(o.Object["rules"], o.Object["roleRef"], o.Object["subjects"]))
+			}
+		}
+		slices.Sort(fromChart)
+		slices.Sort(fromKustomize)
+		assert.Equal(t, fromKustomize, fromChart, "%s objects of the chart and of config/default", kind)
+	}
+
+	// NOTES.txt prints the seed's commands.
+	for _, cmd := range []string{
+		"kubectl -n flux-system get fluxreport/flux -o yaml",
+		"kubectl -n flux-system annotate --overwrite fluxreport/flux \\\n    reconcile.fluxcd.io/requestedAt=\"$(date +%s)\"",
+		"kubectl -n flux-system events --for fluxinstance/flux",
+	} {
+		assert.Contains(t, r.Notes, cmd)
+	}
+}
+
+func TestChartValues(t *testing.T) {
+	r, err := renderChart(map[string]any{
+		"image":     map[string]any{"repository": "registry.example.com/flux-operator", "tag": "v9.9.9"},
+		"installer": map[string]any{"enabled": false},
+		"reporter": map[string]any{"enabled": true, "replicas": 2, "reportingInterval": "1m",
+			"resources": map[string]any{"limits": map[string]any{"memory": "2Gi"}}},
+		"exporter":          map[string]any{"enabled": true, "resourceLabelAllowlist": []any{"team", "app.kubernetes.io/part-of"}},
+		"logLevel":          "debug",
+		"podAnnotations":    map[string]any{"example.com/owner": "platform"},
+		"podLabels":         map[string]any{"team": "platform"},
+		"nodeSelector":      map[string]any{"node-role.kubernetes.io/infra": ""},
+		"tolerations":       []any{map[string]any{"key": "infra", "operator": "Exists", "effect": "NoSchedule"}},
+		"priorityClassName": "system-cluster-critical",
+		"prometheusRule":    map[string]any{"create": true, "labels": map[string]any{"release": "kube-prometheus-stack"}},
+		"grafanaDashboards": map[string]any{"create": true},
+		"serviceMonitor":    map[string]any{"create": true},
+	})
+	require.NoError(t, err)
+	dryRunApply(t, r.Objects)
+
+	deps := deployments(t, r.Objects)
+	assert.NotContains(t, deps, "installer")
+	for _, o := range r.Objects {
+		assert.NotContains(t, o.GetName(), "installer", "%s/%s with the installer disabled", o.GetKind(), o.GetName())
+	}
+	rep := deps["reporter"]
+	require.NotNil(t, rep)
+	assert.Equal(t, int32(2), *rep.Spec.Replicas)
+	ctr := rep.Spec.Template.Spec.Containers[0]
+	assert.Equal(t, "registry.example.com/flux-operator:v9.9.9", ctr.Image)
+	assert.Contains(t, ctr.Args, "--log-level=debug")
+	assert.Equal(t, "2Gi", ctr.Resources.Limits.Memory().String())
+	assert.Contains(t, ctr.Env, corev1.EnvVar{Name: "REPORTING_INTERVAL", Value: "1m"})
+	assert.Equal(t, "platform", rep.Spec.Template.Annotations["example.com/owner"])
+	assert.Equal(t, "true", rep.Spec.Template.Annotations["prometheus.io/scrape"])
+	assert.Equal(t, "platform", rep.Spec.Template.Labels["team"])
+	// Helm merges maps with the defaults.
+	assert.Equal(t, map[string]string{"node-role.kubernetes.io/infra": "", "kubernetes.io/os": "linux"},
+		rep.Spec.Template.Spec.NodeSelector)
+	assert.Len(t, rep.Spec.Template.Spec.Tolerations, 1)
+	assert.Equal(t, "system-cluster-critical", rep.Spec.Template.Spec.PriorityClassName)
+	exp := deps["exporter"].Spec.Template.Spec.Containers[0]
+	assert.Contains(t, exp.Env, corev1.EnvVar{Name: "RESOURCE_LABEL_ALLOWLIST", Value: "team,app.kubernetes.io/part-of"})
+
+	rule := find(r.Objects, "PrometheusRule", "flux-operator")
+	require.NotNil(t, rule)
+	assert.Equal(t, "kube-prometheus-stack", rule.GetLabels()["release"])
+	groups, _, _ := unstructured.NestedSlice(rule.Object, "spec", "groups")
+	assert.Len(t, groups, 3)
+
+	cm := find(r.Objects, "ConfigMap", "flux-operator-dashboards")
+	require.NotNil(t, cm)
+	assert.Equal(t, "1", cm.GetLabels()["grafana_dashboard"])
+	data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
+	assert.Contains(t, data, "flux-control-plane.json")
+	assert.Contains(t, data, "flux-operator-runtime.json")
+}
+
+func TestChartRejectsInvalidValues(t *testing.T) {
+	for name, tc := range map[string]struct {
+		values map[string]any
+		want   string
+	}{
+		"log level":        {map[string]any{"logLevel": "verbose"}, "logLevel"},
+		"interval":         {map[string]any{"serviceMonitor": map[string]any{"create": true, "interval": "1 minute"}}, "interval"},
+		"unknown value":    {map[string]any{"serviceMonitor": map[string]any{"enabled": true}}, "enabled"},
+		"allowlist key":    {map[string]any{"exporter": map[string]any{"enabled": true, "resourceLabelAllowlist": []any{"Bad Key"}}}, "resourceLabelAllowlist"},
+		"reporting period": {map[string]any{"reporter": map[string]any{"enabled": true, "reportingInterval": "often"}}, "reportingInterval"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := renderChart(tc.values)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+// seedServiceMonitor is the ServiceMonitor of the user's description.
+const seedServiceMonitor = `apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata:
+  name: flux-operator
+  namespace: flux-system
+  labels:
+    release: kube-prometheus-stack
+spec:
+  namespaceSelector:
+    matchNames:
+      - flux-system
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: flux-operator
+  endpoints:
+    - targetPort: 8080
+      path: /metrics
+      interval: 60s
+      scrapeTimeout: 30s
+`
+
+func TestServiceMonitorIsTheSeeds(t *testing.T) {
+	seed, err := decode(seedServiceMonitor)
+	require.NoError(t, err)
+	want := seed[0]
+
+	kz, err := renderKustomize("monitoring")
+	require.NoError(t, err)
+	assert.Equal(t, want.Object, find(kz, "ServiceMonitor", "flux-operator").Object, "config/monitoring")
+
+	r, err := renderChart(map[string]any{"serviceMonitor": map[string]any{
+		"create": true, "labels": map[string]any{"release": "kube-prometheus-stack"}}})
+	require.NoError(t, err)
+	got := find(r.Objects, "ServiceMonitor", "flux-operator")
+	require.NotNil(t, got, "serviceMonitor.create=true renders a ServiceMonitor")
+	assert.Equal(t, want.Object["spec"], got.Object["spec"], "selector, port, path, interval and scrapeTimeout")
+	assert.Equal(t, "kube-prometheus-stack", got.GetLabels()["release"], "the labels of serviceMonitor.labels")
+	assert.Equal(t, namespace, got.GetNamespace())
+
+	// The Service it selects is the one the chart renders.
+	svc := find(r.Objects, "Service", "flux-operator")
+	for k, v := range want.Object["spec"].(map[string]any)["selector"].(map[string]any)["matchLabels"].(map[string]any) {
+		assert.Equal(t, v, svc.GetLabels()[k])
+	}
+	// Without the value, none.
+	r, err = renderChart(nil)
+	require.NoError(t, err)
+	assert.Nil(t, find(r.Objects, "ServiceMonitor", "flux-operator"))
+	assert.False(t, strings.Contains(fmt.Sprint(ids(r.Objects)), "ServiceMonitor"))
+}

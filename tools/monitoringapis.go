@@ -1,0 +1,11 @@
+//go:build tools
+
+package tools
+
+// The Prometheus Operator API module: `make monitoring-crds` runs
+// controller-gen over it to produce the ServiceMonitor and PrometheusRule
+// CRDs the packaging tests install, so rendered monitoring objects are
+// checked against the real schemas.
+import (
+	_ "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+)
