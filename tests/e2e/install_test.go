@@ -1,0 +1,81 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+// TestKustomizeInstall applies config/default with kubectl, as the install
+// guide says, on a cluster with a controller manager and a scheduler: the
+// three Deployments roll out, their pods are admitted by the restricted Pod
+// Security of flux-system, and the Service gets their endpoints on 8080.
+func TestKustomizeInstall(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(testenv.RepoRoot(), "config", "default")
+	out, err := kubectl(ctx, "apply", "--server-side", "--field-manager", "e2e", "-k", dir)
+	require.NoError(t, err, out)
+	t.Cleanup(func() {
+		for _, c := range []string{"installer", "reporter", "exporter"} {
+			_, _ = kubectl(ctx, "-n", "flux-system", "delete", "deployment", "flux-operator-"+c, "--ignore-not-found")
+		}
+	})
+	for _, c := range []string{"installer", "reporter", "exporter"} {
+		assert.Contains(t, out, "deployment.apps/flux-operator-"+c+" serverside-applied")
+	}
+
+	var ns corev1.Namespace
+	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Name: "flux-system"}, &ns))
+	assert.Equal(t, "restricted", ns.Labels["pod-security.kubernetes.io/enforce"])
+
+	require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error {
+		for _, c := range []string{"installer", "reporter", "exporter"} {
+			var d appsv1.Deployment
+			if err := k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-" + c}, &d); err != nil {
+				return err
+			}
+			available := false
+			for _, cond := range d.Status.Conditions {
+				if cond.Type == appsv1.DeploymentAvailable && cond.Status == corev1.ConditionTrue {
+					available = true
+				}
+			}
+			if !available || d.Status.ReadyReplicas != 1 {
+				return fmt.Errorf("flux-operator-%s: available=%v ready=%d", c, available, d.Status.ReadyReplicas)
+			}
+		}
+		return nil
+	}))
+
+	// No pod was refused by Pod Security: the ReplicaSets created them all.
+	var rs appsv1.ReplicaSetList
+	require.NoError(t, k8s.List(ctx, &rs, client.InNamespace("flux-system"),
+		client.MatchingLabels{"app.kubernetes.io/name": "flux-operator"}))
+	for _, r := range rs.Items {
+		for _, cond := range r.Status.Conditions {
+			assert.NotEqual(t, appsv1.ReplicaSetReplicaFailure, cond.Type, "%s: %s", r.Name, cond.Message)
+		}
+	}
+
+	// The Service has the three pods behind port 8080.
+	out, err = kubectl(ctx, "-n", "flux-system", "get", "endpointslices",
+		"-l", "kubernetes.io/service-name=flux-operator", "-o", "jsonpath={range .items[*]}{.ports[0].port}{\" \"}{range .endpoints[*]}{.targetRef.name}{\" \"}{end}{end}")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "8080")
+	for _, c := range []string{"installer", "reporter", "exporter"} {
+		assert.Contains(t, out, "flux-operator-"+c+"-", "the Service selects the %s pod: %s", c, strings.TrimSpace(out))
+	}
+}
