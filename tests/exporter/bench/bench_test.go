@@ -20,7 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
@@ -106,13 +105,7 @@ func BenchmarkExporter(b *testing.B) {
 	created := 0
 	for _, size := range []int{1200, 12000} {
 		b.Run(fmt.Sprintf("objects=%d", size), func(b *testing.B) {
-			cfg := rest.CopyConfig(env.Config)
-			cfg.QPS, cfg.Burst = 5000, 10000
-			c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := fixtures.Populate(context.Background(), c, created, size); err != nil {
+			if err := fixtures.Populate(context.Background(), env.Config, env.Scheme, created, size); err != nil {
 				b.Fatal(err)
 			}
 			created = size

@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/fluxops/flux-operator/reporter/report"
 	"github.com/fluxops/flux-operator/tests/fixtures"
@@ -46,13 +45,7 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // populate grows the reference load to total objects.
 func populate(b *testing.B, from, total int) {
-	cfg := rest.CopyConfig(env.Config)
-	cfg.QPS, cfg.Burst = 5000, 10000
-	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := fixtures.Populate(context.Background(), c, from, total); err != nil {
+	if err := fixtures.Populate(context.Background(), env.Config, env.Scheme, from, total); err != nil {
 		b.Fatal(err)
 	}
 }
