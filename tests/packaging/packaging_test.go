@@ -3,6 +3,8 @@ package packaging_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -348,4 +350,20 @@ func TestServiceMonitorIsTheSeeds(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, find(r.Objects, "ServiceMonitor", "flux-operator"))
 	assert.False(t, strings.Contains(fmt.Sprint(ids(r.Objects)), "ServiceMonitor"))
+}
+
+// TestSamples dry-run applies config/samples: they pass the CRD schemas and
+// CEL rules of the operator and of Flux.
+func TestSamples(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(configDir("samples"), "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		objs, err := decode(string(data))
+		require.NoError(t, err, f)
+		require.NotEmpty(t, objs, f)
+		dryRunApply(t, objs)
+	}
 }
