@@ -45,6 +45,10 @@ type Options struct {
 	GracefulShutdownTimeout time.Duration
 	// PrintVersion makes the binary print its version and exit.
 	PrintVersion bool
+	// NoLeaderElection marks a binary whose replicas all work at once: it has
+	// no leader election flags and never takes a Lease. Set it before
+	// BindFlags.
+	NoLeaderElection bool
 }
 
 // BindFlags registers the common flags on fs, with defaults taken from the
@@ -54,10 +58,12 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		"The address the /metrics endpoint binds to, \"0\" to disable. Env: "+EnvMetricsAddr+".")
 	fs.StringVar(&o.HealthAddr, "health-addr", envOr(EnvHealthAddr, ":8081"),
 		"The address the /healthz and /readyz endpoints bind to, \"0\" to disable. Env: "+EnvHealthAddr+".")
-	fs.BoolVar(&o.LeaderElect, "leader-elect", envBool(EnvLeaderElect, true),
-		"Elect a leader with a Lease in the runtime namespace, so that only one replica works at a time. Env: "+EnvLeaderElect+".")
-	fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.Component,
-		"The name of the leader election Lease.")
+	if !o.NoLeaderElection {
+		fs.BoolVar(&o.LeaderElect, "leader-elect", envBool(EnvLeaderElect, true),
+			"Elect a leader with a Lease in the runtime namespace, so that only one replica works at a time. Env: "+EnvLeaderElect+".")
+		fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.Component,
+			"The name of the leader election Lease.")
+	}
 	fs.StringVar(&o.LogLevel, "log-level", envOr(EnvLogLevel, "info"),
 		"Log verbosity: debug, info or error. Env: "+EnvLogLevel+".")
 	fs.StringVar(&o.LogEncoding, "log-encoding", envOr(EnvLogEncoding, "json"),

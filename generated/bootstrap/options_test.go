@@ -77,3 +77,19 @@ func TestVersionString(t *testing.T) {
 		t.Errorf("VersionString() = %q", got)
 	}
 }
+
+func TestNoLeaderElection(t *testing.T) {
+	t.Setenv(EnvLeaderElect, "true")
+	o := &Options{Component: "flux-operator-exporter", NoLeaderElection: true}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	o.BindFlags(fs)
+	if o.LeaderElect {
+		t.Errorf("LEADER_ELECT=true turned leader election on for a binary without it")
+	}
+	if fs.Lookup("leader-elect") != nil || fs.Lookup("leader-election-id") != nil {
+		t.Errorf("a binary without leader election has leader election flags")
+	}
+	if err := o.Validate(); err != nil {
+		t.Errorf("valid without leader election: %v", err)
+	}
+}

@@ -34,6 +34,8 @@ type Binary struct {
 	ConfigureManager func(o *Options, mo *ctrl.Options)
 	// Setup registers the binary's controllers and runnables.
 	Setup func(mgr manager.Manager, o *Options) error
+	// NoLeaderElection: every replica works; no --leader-elect flag, no Lease.
+	NoLeaderElection bool
 }
 
 // Run builds the manager for o, lets setup register the binary's controllers
@@ -71,7 +73,7 @@ func Run(o *Options, configure func(*ctrl.Options), setup func(mgr manager.Manag
 // Main is the whole main function of a binary: parse flags (the binary's own
 // are registered on flag.CommandLine beforehand), then Run.
 func Main(b Binary) {
-	o := &Options{Component: b.Name}
+	o := &Options{Component: b.Name, NoLeaderElection: b.NoLeaderElection}
 	Setup(o, flagSet(), os.Args[1:])
 	var configure func(*ctrl.Options)
 	if b.ConfigureManager != nil {

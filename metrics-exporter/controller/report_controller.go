@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
@@ -29,8 +31,9 @@ import (
 )
 
 // ReportReconciler rebuilds the resource series every time the FluxReport
-// named flux in Namespace changes: it lists, from the cache, every Flux kind
-// the report counts, builds the whole set off to the side and swaps it in.
+// named flux in Namespace is updated (its status is written at the end of
+// every report): it lists, from the cache, every Flux kind the report counts,
+// builds the whole set off to the side and swaps it in.
 type ReportReconciler struct {
 	Reader    client.Reader
 	Kinds     *fluxobj.KindLister
@@ -42,7 +45,7 @@ type ReportReconciler struct {
 	// last holds the series of each kind from the last refresh; a kind whose
 	// read fails keeps them until a read succeeds. Only Reconcile touches it,
 	// and the controller runs one worker.
-	last map[schema.GroupVersionKind][]prometheus.Metric
+	last map[schema.GroupVersionKind]*metrics.KindSeries
 }
 
 // Refreshed reports whether a refresh has completed since start.
@@ -60,7 +63,7 @@ func (r *ReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	start <- event.GenericEvent{Object: kick}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("flux-metrics-report").
-		For(&apiv1.FluxReport{}, builder.WithPredicates(isOurs)).
+		For(&apiv1.FluxReport{}, builder.WithPredicates(isOurs, reportFinished)).
 		WatchesRawSource(source.Channel(start, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: 1,
@@ -68,6 +71,19 @@ func (r *ReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			NeedLeaderElection: ptr.To(false),
 		}).
 		Complete(r)
+}
+
+// reportFinished passes the report's creation and deletion, and the updates
+// that change its status. The reporter writes a report's spec first and its
+// status (the Ready condition, with a new time every report) last, so a spec
+// write alone is a report half-written: refreshing from it would pair the
+// new kinds with the old Ready condition.
+var reportFinished = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, okOld := e.ObjectOld.(*apiv1.FluxReport)
+		n, okNew := e.ObjectNew.(*apiv1.FluxReport)
+		return !okOld || !okNew || !equality.Semantic.DeepEqual(o.Status, n.Status)
+	},
 }
 
 // Reconcile refreshes the series.
@@ -87,7 +103,7 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, nil
 	}
 
-	byKind := map[schema.GroupVersionKind][]prometheus.Metric{}
+	byKind := map[schema.GroupVersionKind]*metrics.KindSeries{}
 	var errs []error
 	for _, rs := range fr.Spec.ReconcilersStatus {
 		gv, err := schema.ParseGroupVersion(rs.APIVersion)
@@ -107,11 +123,16 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			}
 			continue
 		}
-		series := make([]prometheus.Metric, 0, len(list.Items)+len(list.Items)/4)
-		for i := range list.Items {
-			series = r.Builder.Append(series, &list.Items[i])
+		byKind[gvk] = r.Builder.Build(list.Items, r.last[gvk])
+	}
+	// A partial report leaves out the kinds the reporter could not list:
+	// keep their series rather than drop them until the next full report.
+	if c := fr.GetReadyCondition(); c == nil || c.Status != metav1.ConditionTrue {
+		for gvk, ks := range r.last {
+			if _, ok := byKind[gvk]; !ok {
+				byKind[gvk] = ks
+			}
 		}
-		byKind[gvk] = series
 	}
 	r.last = byKind
 	n := r.swap(metrics.Report(&fr))
@@ -127,15 +148,15 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 func (r *ReportReconciler) swap(reportSeries []prometheus.Metric) int {
 	kinds := make([]schema.GroupVersionKind, 0, len(r.last))
 	total := len(reportSeries)
-	for gvk, s := range r.last {
+	for gvk, ks := range r.last {
 		kinds = append(kinds, gvk)
-		total += len(s)
+		total += len(ks.Metrics)
 	}
 	sort.Slice(kinds, func(i, j int) bool { return kinds[i].String() < kinds[j].String() })
 	set := make([]prometheus.Metric, 0, total)
 	set = append(set, reportSeries...)
 	for _, gvk := range kinds {
-		set = append(set, r.last[gvk]...)
+		set = append(set, r.last[gvk].Metrics...)
 	}
 	r.Set.Swap(set)
 	return len(set)

@@ -61,8 +61,7 @@ type Exporter struct {
 }
 
 // Setup adds the exporter's reconcilers to mgr, registers its collectors and
-// a readiness check that passes once the first refresh is done, so that a
-// restarted exporter is not scraped before its series are back.
+// a readiness check that passes once the first refresh is done.
 func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 	if cfg.Namespace == "" {
 		return nil, errors.New("the runtime namespace must be set")
@@ -71,8 +70,9 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 	if reg == nil {
 		reg = ctrlmetrics.Registry
 	}
+	// Nothing is served before the first refresh: no zeros that would look
+	// like a stale report or resolve alerts while the exporter starts.
 	e := &Exporter{Resources: &metrics.Snapshot{}, Instances: &metrics.Snapshot{}}
-	e.Resources.Swap(metrics.Report(nil))
 	e.Report = &ReportReconciler{
 		Reader:    mgr.GetCache(),
 		Kinds:     &fluxobj.KindLister{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Component: Component},

@@ -380,3 +380,46 @@ func TestSnapshotSwapReplacesTheWholeSet(t *testing.T) {
 		t.Errorf("%d series after the swap, want only the new one", n)
 	}
 }
+
+func TestNotReadySinceSurvivesRetries(t *testing.T) {
+	b := NewResourceBuilder(Allowlist{})
+	at := func(status, since string) []unstructured.Unstructured {
+		return []unstructured.Unstructured{*flux("Kustomization", map[string]any{}, readyStatus(status, "BuildFailed", since))}
+	}
+	value := func(ks *KindSeries) string {
+		t.Helper()
+		nr := series(t, ks.Metrics)[ResourceNotReadySinceName]
+		if len(nr) == 0 {
+			return ""
+		}
+		return nr[0]["__value__"]
+	}
+	unix := func(s string) string {
+		ts, _ := time.Parse(time.RFC3339, s)
+		return strconv.FormatInt(ts.Unix(), 10)
+	}
+	// Failing since 10:00; every retry flips Ready to Unknown and back to
+	// False, moving lastTransitionTime.
+	ks := b.Build(at("False", "2026-03-04T10:00:00Z"), nil)
+	if got := value(ks); got != unix("2026-03-04T10:00:00Z") {
+		t.Fatalf("first refresh: %s", got)
+	}
+	ks = b.Build(at("Unknown", "2026-03-04T10:05:00Z"), ks)
+	ks = b.Build(at("False", "2026-03-04T10:06:00Z"), ks)
+	if got := value(ks); got != unix("2026-03-04T10:00:00Z") {
+		t.Errorf("after retries, not ready since %s, want the first failure 10:00", got)
+	}
+	// Ready again: the memory is dropped; the next failure starts anew.
+	ks = b.Build(at("True", "2026-03-04T10:20:00Z"), ks)
+	if got := value(ks); got != "" || len(ks.NotReady) != 0 {
+		t.Errorf("a ready resource has a not-ready time %q", got)
+	}
+	ks = b.Build(at("False", "2026-03-04T11:00:00Z"), ks)
+	if got := value(ks); got != unix("2026-03-04T11:00:00Z") {
+		t.Errorf("a new failure is not ready since %s, want 11:00", got)
+	}
+	// A deleted resource is forgotten.
+	if ks = b.Build(nil, ks); len(ks.NotReady) != 0 {
+		t.Errorf("deleted resources are remembered: %v", ks.NotReady)
+	}
+}

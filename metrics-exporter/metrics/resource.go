@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/fluxops/flux-operator/generated/fluxobj"
 )
@@ -41,8 +42,9 @@ var notReadyLabels = []string{"uid", "kind", "name", "exported_namespace"}
 const (
 	resourceInfoHelp = "The current status of a Flux resource: ready, reason and suspended from the object, " +
 		"plus per-kind labels (revision, source_name, path, url, ref). Always 1."
-	notReadyHelp = "Unix time since which a Flux resource that is not suspended has not been ready: " +
-		"the lastTransitionTime of its Ready condition (False or Unknown), or its creation time when it has none."
+	notReadyHelp = "Unix time since which a Flux resource that is not suspended has not been ready: the " +
+		"lastTransitionTime of its Ready condition (False or Unknown) when the exporter first saw it not ready, " +
+		"kept while it stays not ready, or its creation time when it has no condition."
 )
 
 // Label values.
@@ -71,9 +73,43 @@ func NewResourceBuilder(allow Allowlist) *ResourceBuilder {
 	return b
 }
 
-// Append appends the series of one Flux object: its flux_resource_info and,
-// when it is neither ready nor suspended, its not-ready timestamp.
+// KindSeries are the series of the objects of one Flux kind, and since when
+// each of them that is not ready has been so.
+type KindSeries struct {
+	Metrics  []prometheus.Metric
+	NotReady map[types.UID]time.Time
+}
+
+// Build builds the series of one kind's objects. prev is what the previous
+// Build of the kind returned (nil the first time): a resource that was not
+// ready then and is still not ready keeps its earlier not-ready time. Flux
+// controllers turn Ready from False to Unknown and back on every retry, which
+// moves the condition's lastTransitionTime each time; the remembered time
+// makes "not ready for 15 minutes" true of a resource that keeps failing.
+func (b *ResourceBuilder) Build(items []unstructured.Unstructured, prev *KindSeries) *KindSeries {
+	ks := &KindSeries{
+		Metrics:  make([]prometheus.Metric, 0, len(items)+len(items)/4),
+		NotReady: map[types.UID]time.Time{},
+	}
+	var before map[types.UID]time.Time
+	if prev != nil {
+		before = prev.NotReady
+	}
+	for i := range items {
+		ks.Metrics = b.append(ks.Metrics, &items[i], before, ks.NotReady)
+	}
+	return ks
+}
+
+// Append appends the series of one Flux object, with no memory of earlier
+// refreshes: its flux_resource_info and, when it is neither ready nor
+// suspended, its not-ready timestamp.
 func (b *ResourceBuilder) Append(dst []prometheus.Metric, obj *unstructured.Unstructured) []prometheus.Metric {
+	return b.append(dst, obj, nil, nil)
+}
+
+func (b *ResourceBuilder) append(dst []prometheus.Metric, obj *unstructured.Unstructured,
+	before, after map[types.UID]time.Time) []prometheus.Metric {
 	o := obj.Object
 	kind := obj.GetKind()
 	ready, reason, since := readiness(kind, obj)
@@ -98,6 +134,12 @@ func (b *ResourceBuilder) Append(dst []prometheus.Metric, obj *unstructured.Unst
 	dst = append(dst, prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, values...))
 
 	if ready != True && suspended == False && !since.IsZero() {
+		if t, ok := before[obj.GetUID()]; ok && t.Before(since) {
+			since = t
+		}
+		if after != nil {
+			after[obj.GetUID()] = since
+		}
 		nr := make([]string, 0, len(notReadyLabels)+len(b.allow.keys))
 		nr = append(nr, values[:len(notReadyLabels)]...)
 		nr = b.allow.values(nr, labels)

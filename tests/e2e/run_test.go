@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/fluxops/flux-operator/tests/testenv"
@@ -27,7 +28,8 @@ import (
 // TestRunStartsTheThreeBinaries runs `hack/run.sh` (what `make run` runs)
 // against the e2e cluster and checks what a user would: the report API
 // answers, every binary serves metrics and health, each holds its leader
-// Lease, and Ctrl-C stops them all and releases the Leases.
+// Lease (but the exporter, whose replicas all serve), and Ctrl-C stops them all and
+// releases the Leases.
 func TestRunStartsTheThreeBinaries(t *testing.T) {
 	ctx := context.Background()
 	root := testenv.RepoRoot()
@@ -118,6 +120,9 @@ wait:
 		assert.Contains(t, body, "rest_client_requests_total", name)
 		assert.Equal(t, "ok", httpGet(t, "http://"+p[1]+"/healthz"), name)
 		assert.Equal(t, "ok", httpGet(t, "http://"+p[1]+"/readyz"), name)
+		if name == "exporter" {
+			continue // every exporter replica serves: no Lease
+		}
 
 		require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
 			var lease coordinationv1.Lease
@@ -141,7 +146,7 @@ wait:
 	case <-time.After(time.Minute):
 		t.Fatal("run.sh did not stop within a minute of SIGINT")
 	}
-	for name := range ports {
+	for _, name := range []string{"installer", "reporter"} {
 		var lease coordinationv1.Lease
 		require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-" + name}, &lease))
 		holder := ""
@@ -150,6 +155,9 @@ wait:
 		}
 		assert.Empty(t, holder, "flux-operator-%s released its Lease on shutdown", name)
 	}
+	var lease coordinationv1.Lease
+	err = k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-exporter"}, &lease)
+	assert.True(t, apierrors.IsNotFound(err), "the exporter takes no Lease: %v", err)
 }
 
 func httpGet(t *testing.T, url string) string {

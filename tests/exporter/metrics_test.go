@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -97,11 +98,29 @@ func TestSeriesFollowReportUpdates(t *testing.T) {
 	s := series(t, text, "flux_resource_info", inNS)[0]
 	assert.Equal(t, "False", s["ready"])
 	assert.Equal(t, "BuildFailed", s["reason"])
-	require.Len(t, series(t, text, "flux_resource_not_ready_timestamp_seconds", inNS), 1)
+	nr := series(t, text, "flux_resource_not_ready_timestamp_seconds", inNS)
+	require.Len(t, nr, 1)
+	failedAt := nr[0]["__value__"]
 
-	// Recovery: the not-ready series goes, the info series turns True.
+	// A retry flips Ready to Unknown with a new transition time: the
+	// resource has still been not ready since its first failure.
 	var k = fixtures.Kustomization
 	obj, _ := k.Object(ns, "late")
+	require.NoError(t, env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj))
+	obj.Object["status"] = map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "Unknown",
+		"reason": "Progressing", "message": "retrying", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}}
+	require.NoError(t, env.Client.Status().Update(context.Background(), obj))
+	text = refreshUntil(t, func(text string) error {
+		if s := series(t, text, "flux_resource_info", inNS); len(s) != 1 || s[0]["ready"] != "Unknown" {
+			return fmt.Errorf("waiting for ready=Unknown, have %v", s)
+		}
+		return nil
+	})
+	nr = series(t, text, "flux_resource_not_ready_timestamp_seconds", inNS)
+	require.Len(t, nr, 1)
+	assert.Equal(t, failedAt, nr[0]["__value__"], "not ready since the first failure, across the retry")
+
+	// Recovery: the not-ready series goes, the info series turns True.
 	require.NoError(t, env.Client.Get(context.Background(), client.ObjectKeyFromObject(obj), obj))
 	obj.Object["status"] = map[string]any{"conditions": []any{map[string]any{"type": "Ready", "status": "True",
 		"reason": "ReconciliationSucceeded", "message": "ok", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}}
@@ -275,6 +294,10 @@ func TestExporterOnlyReads(t *testing.T) {
 			assert.False(t, allowed(verb, r.group, r.resource, r.ns), "%s %s must not %s", exporterUser, r.resource, verb)
 		}
 	}
+	for _, verb := range []string{"create", "update", "patch", "delete"} {
+		assert.False(t, allowed(verb, "coordination.k8s.io", "leases", runtimeNS), "the exporter takes no Lease: must not %s leases", verb)
+		assert.False(t, allowed(verb, "", "events", runtimeNS), "the exporter records no events: must not %s events", verb)
+	}
 	for _, r := range []struct{ group, resource, ns string }{
 		{"", "secrets", runtimeNS},
 		{"fluxcd.controlplane.io", "fluxreports", "apps"},
@@ -328,4 +351,34 @@ func TestScrapesNeverSeeAHalfBuiltSet(t *testing.T) {
 		require.Equal(t, want, n, "scrape %d saw a partial set", scrapes)
 	}
 	t.Logf("%d scrapes during 30 report updates, all complete", scrapes)
+}
+
+// TestPartialReportKeepsSeries: a kind the reporter could not list is missing
+// from a partial report; its series stay until a full report leaves it out.
+func TestPartialReportKeepsSeries(t *testing.T) {
+	ns := newNamespace(t, "partial")
+	inNS := map[string]string{"exported_namespace": ns, "kind": "Bucket"}
+	createFlux(t, fixtures.Bucket, ns, "assets", fixtures.Ready("True", "Succeeded", "ok"))
+	refreshUntil(t, func(text string) error {
+		if len(series(t, text, "flux_resource_info", inNS)) != 1 {
+			return fmt.Errorf("waiting for the Bucket's series")
+		}
+		return nil
+	})
+	withoutBuckets := func(fr *apiv1.FluxReport) {
+		fr.Spec.ReconcilersStatus = slices.DeleteFunc(fr.Spec.ReconcilersStatus,
+			func(r apiv1.FluxReconcilerStatus) bool { return r.Kind == "Bucket" })
+	}
+	t.Cleanup(func() { touchReport(t) })
+
+	writeReport(t, metav1.ConditionFalse, withoutBuckets)
+	text, err := exporter.Scrape()
+	require.NoError(t, err)
+	assert.Len(t, series(t, text, "flux_resource_info", inNS), 1, "a partial report keeps the series of kinds it left out")
+	assert.Equal(t, "0", series(t, text, "flux_report_ready", nil)[0]["__value__"])
+
+	touchReport(t, withoutBuckets)
+	text, err = exporter.Scrape()
+	require.NoError(t, err)
+	assert.Empty(t, series(t, text, "flux_resource_info", inNS), "a full report without the kind drops its series")
 }

@@ -154,10 +154,17 @@ var (
 	lastTouch time.Time
 )
 
-// touchReport writes the FluxReport as the reporter does after a report, with
-// its Ready condition at a time later than any before, waits until the
+// touchReport writes the FluxReport as the reporter does after a full report,
+// with its Ready condition at a time later than any before, waits until the
 // exporter has refreshed from it, and returns that time.
 func touchReport(t *testing.T, edit ...func(*apiv1.FluxReport)) time.Time {
+	t.Helper()
+	return writeReport(t, metav1.ConditionTrue, edit...)
+}
+
+// writeReport is touchReport with the Ready status of the report: False for
+// a partial report.
+func writeReport(t *testing.T, ready metav1.ConditionStatus, edit ...func(*apiv1.FluxReport)) time.Time {
 	t.Helper()
 	touchMu.Lock()
 	at := time.Now().Truncate(time.Second)
@@ -189,8 +196,12 @@ func touchReport(t *testing.T, edit ...func(*apiv1.FluxReport)) time.Time {
 		e(fr)
 	}
 	require.NoError(t, env.Client.Update(ctx, fr))
-	fr.Status.Conditions = []metav1.Condition{{Type: apiv1.ReadyCondition, Status: metav1.ConditionTrue,
-		Reason: apiv1.ReconciliationSucceededReason, Message: "Reporting finished", LastTransitionTime: metav1.NewTime(at)}}
+	reason := apiv1.ReconciliationSucceededReason
+	if ready != metav1.ConditionTrue {
+		reason = apiv1.ReportPartialReason
+	}
+	fr.Status.Conditions = []metav1.Condition{{Type: apiv1.ReadyCondition, Status: ready,
+		Reason: reason, Message: "Reporting finished", LastTransitionTime: metav1.NewTime(at)}}
 	require.NoError(t, env.Client.Status().Update(ctx, fr))
 	want := fmt.Sprint(float64(at.Unix()))
 	scrapeUntil(t, func(text string) error {

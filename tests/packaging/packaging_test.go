@@ -291,6 +291,8 @@ func TestChartRejectsInvalidValues(t *testing.T) {
 		"unknown value":    {map[string]any{"serviceMonitor": map[string]any{"enabled": true}}, "enabled"},
 		"allowlist key":    {map[string]any{"exporter": map[string]any{"enabled": true, "resourceLabelAllowlist": []any{"Bad Key"}}}, "resourceLabelAllowlist"},
 		"reporting period": {map[string]any{"reporter": map[string]any{"enabled": true, "reportingInterval": "often"}}, "reportingInterval"},
+		"zero period":      {map[string]any{"reporter": map[string]any{"enabled": true, "reportingInterval": "0s"}}, "reportingInterval"},
+		"go duration":      {map[string]any{"serviceMonitor": map[string]any{"create": true, "scrapeTimeout": "1.5m"}}, "scrapeTimeout"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := renderChart(tc.values)

@@ -18,10 +18,6 @@ import (
 	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
 )
 
-// Leader election, in the runtime namespace. The exporter's controllers run
-// on every replica; the Lease only matters when --leader-elect is on.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=flux-system
-
 func main() {
 	allowlist := flag.String("resource-label-allowlist", os.Getenv("RESOURCE_LABEL_ALLOWLIST"),
 		"Comma-separated Kubernetes label keys of Flux objects to copy onto flux_resource_info and "+
@@ -29,6 +25,8 @@ func main() {
 	var allow metrics.Allowlist
 	bootstrap.Main(bootstrap.Binary{
 		Name: controller.Component,
+		// Every replica serves every series; there is nothing to elect.
+		NoLeaderElection: true,
 		ConfigureManager: func(o *bootstrap.Options, mo *ctrl.Options) {
 			a, err := metrics.ParseAllowlist(*allowlist)
 			if err != nil {
