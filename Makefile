@@ -132,7 +132,7 @@ test-e2e: testenv build ## Run the end-to-end tests on a local kwok cluster.
 	cd tests && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) -tags e2e ./e2e/...
 
 .PHONY: bench
-bench: testenv ## Benchmark the reporter and the exporter at 1,200 and 12,000 Flux objects (time, API requests, heap, RSS, scrape size).
+bench: testenv ## Benchmark the reporter and the exporter at 1,200 and 12,000 Flux objects (BENCH_SIZES=1200,12000,50000 for more).
 	cd tests && go test -run '^$$' -bench . -benchtime 20x -timeout 60m ./reporter/bench/ ./exporter/bench/
 
 ##@ Run

@@ -103,7 +103,11 @@ func writeReport(b *testing.B, size int) {
 
 func BenchmarkExporter(b *testing.B) {
 	created := 0
-	for _, size := range []int{1200, 12000} {
+	sizes, err := fixtures.BenchSizes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range sizes {
 		b.Run(fmt.Sprintf("objects=%d", size), func(b *testing.B) {
 			if err := fixtures.Populate(context.Background(), env.Config, env.Scheme, created, size); err != nil {
 				b.Fatal(err)

@@ -52,7 +52,11 @@ func populate(b *testing.B, from, total int) {
 
 func BenchmarkReport(b *testing.B) {
 	created := 0
-	for _, size := range []int{1200, 12000} {
+	sizes, err := fixtures.BenchSizes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range sizes {
 		b.Run(fmt.Sprintf("objects=%d", size), func(b *testing.B) {
 			populate(b, created, size)
 			created = size
