@@ -102,65 +102,54 @@ func writeReport(b *testing.B, size int) {
 }
 
 func BenchmarkExporter(b *testing.B) {
-	created := 0
-	sizes, err := fixtures.BenchSizes()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, size := range sizes {
-		b.Run(fmt.Sprintf("objects=%d", size), func(b *testing.B) {
-			if err := fixtures.Populate(context.Background(), env.Config, env.Scheme, created, size); err != nil {
-				b.Fatal(err)
+	fixtures.ForEachSize(b, env.Config, env.Scheme, func(b *testing.B, size int) {
+		writeReport(b, size)
+		key := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: runtimeNS, Name: apiv1.DefaultName}}
+
+		b.Run("refresh", func(b *testing.B) {
+			before := requests.Load()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := exporter.Report.Reconcile(context.Background(), key); err != nil {
+					b.Fatal(err)
+				}
 			}
-			created = size
-			writeReport(b, size)
-			key := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: runtimeNS, Name: apiv1.DefaultName}}
+			b.StopTimer()
+			b.ReportMetric(float64(requests.Load()-before)/float64(b.N), "requests/refresh")
+			b.ReportMetric(float64(exporter.Resources.Len()), "series")
+		})
 
-			b.Run("refresh", func(b *testing.B) {
-				before := requests.Load()
-				b.ReportAllocs()
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if _, err := exporter.Report.Reconcile(context.Background(), key); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				b.ReportMetric(float64(requests.Load()-before)/float64(b.N), "requests/refresh")
-				b.ReportMetric(float64(exporter.Resources.Len()), "series")
-			})
-
-			b.Run("scrape", func(b *testing.B) {
-				var bytes int
-				var gzipped int64
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					// As Prometheus does: gzip-compressed exposition.
-					req, _ := http.NewRequest(http.MethodGet, exporter.MetricsURL, nil)
-					req.Header.Set("Accept-Encoding", "gzip")
-					resp, err := http.DefaultTransport.RoundTrip(req)
-					if err != nil {
-						b.Fatal(err)
-					}
-					n, _ := io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					gzipped = n
-				}
-				b.StopTimer()
-				text, err := exporter.Scrape()
+		b.Run("scrape", func(b *testing.B) {
+			var bytes int
+			var gzipped int64
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// As Prometheus does: gzip-compressed exposition.
+				req, _ := http.NewRequest(http.MethodGet, exporter.MetricsURL, nil)
+				req.Header.Set("Accept-Encoding", "gzip")
+				resp, err := http.DefaultTransport.RoundTrip(req)
 				if err != nil {
 					b.Fatal(err)
 				}
-				bytes = len(text)
-				runtime.GC()
-				var ms runtime.MemStats
-				runtime.ReadMemStats(&ms)
-				b.ReportMetric(float64(bytes)/1024, "exposition-KiB")
-				b.ReportMetric(float64(gzipped)/1024, "gzip-KiB")
-				b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
-				b.ReportMetric(testenv.ProcStatusMiB("VmRSS"), "rss-MiB")
-				b.ReportMetric(testenv.ProcStatusMiB("VmHWM"), "peak-rss-MiB")
-			})
+				n, _ := io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				gzipped = n
+			}
+			b.StopTimer()
+			text, err := exporter.Scrape()
+			if err != nil {
+				b.Fatal(err)
+			}
+			bytes = len(text)
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(bytes)/1024, "exposition-KiB")
+			b.ReportMetric(float64(gzipped)/1024, "gzip-KiB")
+			b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+			b.ReportMetric(testenv.ProcStatusMiB("VmRSS"), "rss-MiB")
+			b.ReportMetric(testenv.ProcStatusMiB("VmHWM"), "peak-rss-MiB")
 		})
-	}
+	})
 }

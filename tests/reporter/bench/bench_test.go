@@ -6,7 +6,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"runtime"
 	"sync/atomic"
@@ -43,79 +42,63 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-// populate grows the reference load to total objects.
-func populate(b *testing.B, from, total int) {
-	if err := fixtures.Populate(context.Background(), env.Config, env.Scheme, from, total); err != nil {
-		b.Fatal(err)
-	}
-}
-
 func BenchmarkReport(b *testing.B) {
-	created := 0
-	sizes, err := fixtures.BenchSizes()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, size := range sizes {
-		b.Run(fmt.Sprintf("objects=%d", size), func(b *testing.B) {
-			populate(b, created, size)
-			created = size
-			runtime.GC()
+	fixtures.ForEachSize(b, env.Config, env.Scheme, func(b *testing.B, size int) {
+		runtime.GC()
 
-			cfg := rest.CopyConfig(env.Config)
-			cnt := &counter{}
-			cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { cnt.next = rt; return cnt }
-			mgr, err := reportertest.NewManager(cfg, "flux-system")
-			if err != nil {
-				b.Fatal(err)
-			}
-			dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			computer := &report.Computer{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Versioner: dc,
-				Namespace: "flux-system", OperatorVersion: "bench", OperatorPlatform: "bench"}
-			reportertest.RunUntilCleanup(b, mgr)
-			ctx := context.Background()
+		cfg := rest.CopyConfig(env.Config)
+		cnt := &counter{}
+		cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { cnt.next = rt; return cnt }
+		mgr, err := reportertest.NewManager(cfg, "flux-system")
+		if err != nil {
+			b.Fatal(err)
+		}
+		dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		computer := &report.Computer{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Versioner: dc,
+			Namespace: "flux-system", OperatorVersion: "bench", OperatorPlatform: "bench"}
+		reportertest.RunUntilCleanup(b, mgr)
+		ctx := context.Background()
 
-			// The first report starts the informers and lists everything once.
-			before := cnt.n.Load()
-			start := time.Now()
-			res := computer.Compute(ctx, nil)
-			cold := time.Since(start)
-			coldRequests := cnt.n.Load() - before
-			if err := res.Err(); err != nil {
-				b.Fatal(err)
-			}
-			total := 0
-			for _, r := range res.Spec.ReconcilersStatus {
-				total += r.Stats.Running + r.Stats.Suspended
-			}
-			if total != size {
-				b.Fatalf("report counts %d objects, want %d", total, size)
-			}
-			specJSON, _ := json.Marshal(res.Spec)
+		// The first report starts the informers and lists everything once.
+		before := cnt.n.Load()
+		start := time.Now()
+		res := computer.Compute(ctx, nil)
+		cold := time.Since(start)
+		coldRequests := cnt.n.Load() - before
+		if err := res.Err(); err != nil {
+			b.Fatal(err)
+		}
+		total := 0
+		for _, r := range res.Spec.ReconcilersStatus {
+			total += r.Stats.Running + r.Stats.Suspended
+		}
+		if total != size {
+			b.Fatalf("report counts %d objects, want %d", total, size)
+		}
+		specJSON, _ := json.Marshal(res.Spec)
 
-			b.ResetTimer()
-			before = cnt.n.Load()
-			for i := 0; i < b.N; i++ {
-				if res := computer.Compute(ctx, nil); res.Err() != nil {
-					b.Fatal(res.Err())
-				}
+		b.ResetTimer()
+		before = cnt.n.Load()
+		for i := 0; i < b.N; i++ {
+			if res := computer.Compute(ctx, nil); res.Err() != nil {
+				b.Fatal(res.Err())
 			}
-			b.StopTimer()
-			perReport := float64(cnt.n.Load()-before) / float64(b.N)
+		}
+		b.StopTimer()
+		perReport := float64(cnt.n.Load()-before) / float64(b.N)
 
-			runtime.GC()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			b.ReportMetric(perReport, "requests/report")
-			b.ReportMetric(float64(coldRequests), "first-report-requests")
-			b.ReportMetric(float64(cold.Milliseconds()), "first-report-ms")
-			b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
-			b.ReportMetric(testenv.ProcStatusMiB("VmRSS"), "rss-MiB")
-			b.ReportMetric(testenv.ProcStatusMiB("VmHWM"), "peak-rss-MiB")
-			b.ReportMetric(float64(len(specJSON)), "report-bytes")
-		})
-	}
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(perReport, "requests/report")
+		b.ReportMetric(float64(coldRequests), "first-report-requests")
+		b.ReportMetric(float64(cold.Milliseconds()), "first-report-ms")
+		b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+		b.ReportMetric(testenv.ProcStatusMiB("VmRSS"), "rss-MiB")
+		b.ReportMetric(testenv.ProcStatusMiB("VmHWM"), "peak-rss-MiB")
+		b.ReportMetric(float64(len(specJSON)), "report-bytes")
+	})
 }
