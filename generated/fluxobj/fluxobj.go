@@ -138,9 +138,11 @@ func ReadyOf(obj map[string]any) (status, reason, message string) {
 	return status, reason, message
 }
 
-// ReadyCondition returns an object's Ready condition, or nil.
+// ReadyCondition returns an object's Ready condition, or nil. It does not
+// copy: the caller must not change what it returns.
 func ReadyCondition(obj map[string]any) map[string]any {
-	conds, _, _ := unstructured.NestedSlice(obj, "status", "conditions")
+	v, _, _ := unstructured.NestedFieldNoCopy(obj, "status", "conditions")
+	conds, _ := v.([]any)
 	for _, c := range conds {
 		if cm, ok := c.(map[string]any); ok && cm["type"] == apiv1.ReadyCondition {
 			return cm

@@ -4,6 +4,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/fluxops/flux-operator/generated/fluxobj"
 )
 
 // keptPaths are the fields of a Flux object the series are built from.
@@ -81,19 +83,18 @@ func prune(o map[string]any, allow Allowlist) map[string]any {
 	return out
 }
 
-// readyCondition returns the Ready condition keeping only what the series use.
+// readyCondition returns a copy of the Ready condition with only what the
+// series use.
 func readyCondition(o map[string]any) map[string]any {
-	conds, _, _ := unstructured.NestedSlice(o, "status", "conditions")
-	for _, c := range conds {
-		if cm, ok := c.(map[string]any); ok && cm["type"] == "Ready" {
-			kept := map[string]any{}
-			for _, k := range []string{"type", "status", "reason", "lastTransitionTime"} {
-				if v, ok := cm[k]; ok {
-					kept[k] = v
-				}
-			}
-			return kept
+	cm := fluxobj.ReadyCondition(o)
+	if cm == nil {
+		return nil
+	}
+	kept := map[string]any{}
+	for _, k := range []string{"type", "status", "reason", "lastTransitionTime"} {
+		if v, ok := cm[k]; ok {
+			kept[k] = v
 		}
 	}
-	return nil
+	return kept
 }
