@@ -9,7 +9,7 @@ export GOTOOLCHAIN := go1.27.3
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BIN := $(ROOT)/bin
-MODULES := apis generated controllers reporter metrics-exporter tests
+MODULES := apis generated internal controllers reporter metrics-exporter tests
 
 # Versions of the real components the tests and the local cluster run.
 KUBE_VERSION ?= v1.37.2
@@ -23,7 +23,7 @@ export KUBEBUILDER_ASSETS := $(KUBE_BIN)
 export FLUX_OPERATOR_KUBE_BIN := $(KUBE_BIN)
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/fluxops/flux-operator/generated/bootstrap.version=$(VERSION)
+LDFLAGS := -s -w -X github.com/fluxops/flux-operator/internal/bootstrap.version=$(VERSION)
 
 CONTROLLER_GEN := $(BIN)/controller-gen
 LABEL_CRDS := $(BIN)/label-crds
@@ -102,7 +102,7 @@ verify: tools ## Fail when generated code, CRDs, RBAC or go.mod files are stale;
 	hack/verify.sh
 	$(MAKE) --no-print-directory fmt-check
 	for m in $(MODULES); do echo ">> $$m (GOWORK=off)"; (cd $$m && GOWORK=off go build -o /dev/null ./... && GOWORK=off go vet -tags e2e ./...); done
-	for m in apis generated controllers reporter metrics-exporter; do (cd $$m && GOWORK=off go test $(TEST_FLAGS) ./...); done
+	for m in apis generated internal controllers reporter metrics-exporter; do (cd $$m && GOWORK=off go test $(TEST_FLAGS) ./...); done
 
 ##@ Build
 

@@ -12,7 +12,9 @@ export GOBIN="${BIN:-$root/bin}"
 source "${codegen_pkg}/kube_codegen.sh"
 
 out="$root/generated"
-rm -rf "$out/clientset" "$out/listers" "$out/informers" "$out/applyconfiguration"
+# The module holds only generator output: everything but go.mod and go.sum is
+# deleted first, so a type or package removed from the API leaves nothing behind.
+find "$out" -mindepth 1 -maxdepth 1 ! -name go.mod ! -name go.sum -exec rm -rf {} +
 
 # kube_codegen resolves Go packages through go.work, so the apis module is
 # found without a GOPATH layout.

@@ -4,13 +4,13 @@ go 1.27.3
 
 require (
 	github.com/fluxops/flux-operator/apis v0.0.0
-	github.com/fluxops/flux-operator/generated v0.0.0
+	github.com/fluxops/flux-operator/internal v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
 	k8s.io/utils v0.0.0-20260707023825-cf1189d6abe3
-	sigs.k8s.io/controller-runtime v0.25.2
+	sigs.k8s.io/controller-runtime v0.25.3
 )
 
 require (
@@ -51,7 +51,7 @@ require (
 	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
-	go.uber.org/zap v1.27.1 // indirect
+	go.uber.org/zap v1.28.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/net v0.60.0 // indirect
@@ -80,4 +80,5 @@ require (
 replace (
 	github.com/fluxops/flux-operator/apis => ../apis
 	github.com/fluxops/flux-operator/generated => ../generated
+	github.com/fluxops/flux-operator/internal => ../internal
 )

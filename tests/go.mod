@@ -5,7 +5,8 @@ go 1.27.3
 require (
 	github.com/fluxops/flux-operator/apis v0.0.0
 	github.com/fluxops/flux-operator/generated v0.0.0
-	github.com/fluxops/flux-operator/metrics-exporter v0.0.0-00010101000000-000000000000
+	github.com/fluxops/flux-operator/internal v0.0.0
+	github.com/fluxops/flux-operator/metrics-exporter v0.0.0
 	github.com/fluxops/flux-operator/reporter v0.0.0
 	github.com/go-logr/logr v1.4.4
 	github.com/prometheus/client_model v0.6.3
@@ -17,7 +18,7 @@ require (
 	k8s.io/apimachinery v0.37.2
 	k8s.io/client-go v0.37.2
 	k8s.io/utils v0.0.0-20260707023825-cf1189d6abe3
-	sigs.k8s.io/controller-runtime v0.25.2
+	sigs.k8s.io/controller-runtime v0.25.3
 	sigs.k8s.io/kustomize/api v0.21.2
 	sigs.k8s.io/kustomize/kyaml v0.21.2
 	sigs.k8s.io/yaml v1.6.0
@@ -78,7 +79,7 @@ require (
 	github.com/x448/float16 v0.8.4 // indirect
 	github.com/xlab/treeprint v1.2.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
-	go.uber.org/zap v1.27.1 // indirect
+	go.uber.org/zap v1.28.0 // indirect
 	go.yaml.in/yaml/v2 v2.4.4 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
@@ -104,8 +105,8 @@ require (
 // builds resolve them from their directories.
 replace (
 	github.com/fluxops/flux-operator/apis => ../apis
-	github.com/fluxops/flux-operator/controllers => ../controllers
 	github.com/fluxops/flux-operator/generated => ../generated
+	github.com/fluxops/flux-operator/internal => ../internal
 	github.com/fluxops/flux-operator/metrics-exporter => ../metrics-exporter
 	github.com/fluxops/flux-operator/reporter => ../reporter
 )

@@ -16,7 +16,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
-	"github.com/fluxops/flux-operator/generated/fluxobj"
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
 )
 

@@ -8,7 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/fluxops/flux-operator/generated/fluxobj"
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 )
 
 // Metric names served for Flux resources.

@@ -5,7 +5,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/fluxops/flux-operator/generated/fluxobj"
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 )
 
 // keptPaths are the fields of a Flux object the series are built from.

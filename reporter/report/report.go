@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
-	"github.com/fluxops/flux-operator/generated/fluxobj"
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 )
 
 // Labels and names a Flux installation carries.

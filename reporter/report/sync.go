@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
-	"github.com/fluxops/flux-operator/generated/fluxobj"
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 )
 
 const (

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
-	"github.com/fluxops/flux-operator/generated/bootstrap"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 

@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/fluxops/flux-operator/generated/bootstrap"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
 )
 
 // Env is a running control plane.

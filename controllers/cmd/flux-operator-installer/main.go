@@ -2,7 +2,7 @@
 package main
 
 import (
-	"github.com/fluxops/flux-operator/generated/bootstrap"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
 )
 
 // Leader election and events, in the runtime namespace.

@@ -12,7 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/fluxops/flux-operator/generated/bootstrap"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/reporter/controller"
 )
 

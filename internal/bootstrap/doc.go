@@ -1,5 +1,5 @@
 // Package bootstrap is the start-up code shared by the three operator binaries:
 // flags with environment-variable equivalents, logging, version information and
 // a controller-runtime manager with metrics, health probes, leader election and
-// graceful shutdown. It is hand-written; the rest of this module is generated.
+// graceful shutdown.
 package bootstrap

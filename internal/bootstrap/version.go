@@ -7,7 +7,7 @@ import (
 )
 
 // version is set at build time with
-// -ldflags "-X github.com/fluxops/flux-operator/generated/bootstrap.version=v1.2.3".
+// -ldflags "-X github.com/fluxops/flux-operator/internal/bootstrap.version=v1.2.3".
 var version = ""
 
 // Version returns the operator version: the build-time value, else the main
