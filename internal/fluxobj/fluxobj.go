@@ -6,6 +6,7 @@ package fluxobj
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -55,8 +56,7 @@ func (l *KindLister) List(ctx context.Context, gvk schema.GroupVersionKind, list
 	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
 	defer cancel()
 	if err := l.Cache.List(ctx, list, append([]client.ListOption{client.UnsafeDisableDeepCopy}, opts...)...); err != nil {
-		l.forget(ctx, gvk)
-		return l.explain(err)
+		return errors.Join(l.explain(err), l.forget(ctx, gvk))
 	}
 	return nil
 }
@@ -72,8 +72,7 @@ func (l *KindLister) Get(ctx context.Context, gvk schema.GroupVersionKind, key c
 	defer cancel()
 	if err := l.Cache.Get(ctx, key, obj); err != nil {
 		if !apierrors.IsNotFound(err) {
-			l.forget(ctx, gvk)
-			return nil, l.explain(err)
+			return nil, errors.Join(l.explain(err), l.forget(ctx, gvk))
 		}
 		return nil, err
 	}
@@ -101,13 +100,18 @@ func (l *KindLister) probe(ctx context.Context, gvk schema.GroupVersionKind) err
 	return nil
 }
 
-func (l *KindLister) forget(ctx context.Context, gvk schema.GroupVersionKind) {
-	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(gvk)
-	_ = l.Cache.RemoveInformer(context.WithoutCancel(ctx), obj)
+// forget drops the informer of a kind whose read failed, so the next read
+// probes the kind again; it returns why the informer could not be dropped.
+func (l *KindLister) forget(ctx context.Context, gvk schema.GroupVersionKind) error {
 	l.mu.Lock()
 	delete(l.probed, gvk)
 	l.mu.Unlock()
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	if err := l.Cache.RemoveInformer(context.WithoutCancel(ctx), obj); err != nil {
+		return fmt.Errorf("failed to stop the %s informer: %w", gvk.Kind, err)
+	}
+	return nil
 }
 
 // explain shortens API errors to what a user acts on.
@@ -123,6 +127,35 @@ func (l *KindLister) explain(err error) error {
 		return fmt.Errorf("API not served: %w", err)
 	}
 	return err
+}
+
+// Why a read of Flux objects failed, as Reason returns it.
+const (
+	// ReasonForbidden: the binary's RBAC does not allow the read.
+	ReasonForbidden = "Forbidden"
+	// ReasonNotServed: the API server does not serve the kind (its CRD is
+	// gone or not established).
+	ReasonNotServed = "NotServed"
+	// ReasonTimeout: the read did not finish in time (informer not synced,
+	// API server slow or away).
+	ReasonTimeout = "Timeout"
+	// ReasonFailed: any other error.
+	ReasonFailed = "Failed"
+)
+
+// Reason classifies the error of a read; "" for nil.
+func Reason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case apierrors.IsForbidden(err):
+		return ReasonForbidden
+	case meta.IsNoMatchError(err), apierrors.IsNotFound(err):
+		return ReasonNotServed
+	case errors.Is(err, context.DeadlineExceeded), apierrors.IsTimeout(err), apierrors.IsServerTimeout(err):
+		return ReasonTimeout
+	}
+	return ReasonFailed
 }
 
 // ReadyOf returns the status, reason and message of an object's Ready

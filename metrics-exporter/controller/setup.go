@@ -16,6 +16,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/internal/fluxobj"
 	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	// Registerer receives the collectors; the controller-runtime registry,
 	// served on the metrics address, when nil.
 	Registerer prometheus.Registerer
+	// Version and Platform label flux_operator_info; the binary's own build
+	// information when empty.
+	Version, Platform string
 }
 
 // ConfigureCache scopes and slims the manager's cache for the exporter: the
@@ -81,7 +85,14 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 		Set:       e.Resources,
 	}
 	e.Instance = &InstanceReconciler{Reader: mgr.GetCache(), Namespace: cfg.Namespace, Set: e.Instances}
-	for _, c := range []prometheus.Collector{e.Resources, e.Instances} {
+	version, platform := cfg.Version, cfg.Platform
+	if version == "" {
+		version = bootstrap.Version()
+	}
+	if platform == "" {
+		platform = bootstrap.Platform()
+	}
+	for _, c := range []prometheus.Collector{e.Resources, e.Instances, metrics.OperatorInfo(version, platform)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register the exporter's collectors: %w", err)
 		}

@@ -59,22 +59,6 @@ func ParseAllowlist(s string) (Allowlist, error) {
 	return a, nil
 }
 
-// Keys returns the Kubernetes label keys.
-func (a Allowlist) Keys() []string { return a.keys }
-
-// Names returns the Prometheus label names, in the order of Keys.
-func (a Allowlist) Names() []string { return a.names }
-
-// Has reports whether key is allowed.
-func (a Allowlist) Has(key string) bool {
-	for _, k := range a.keys {
-		if k == key {
-			return true
-		}
-	}
-	return false
-}
-
 // values appends the object's values of the allowed labels; a missing label
 // is the empty string.
 func (a Allowlist) values(dst []string, labels map[string]any) []string {

@@ -38,3 +38,23 @@ func Instance(fi *apiv1.FluxInstance) prometheus.Metric {
 		string(fi.UID), apiv1.FluxInstanceKind, fi.Name, fi.Namespace, ready, reason, suspended,
 		fi.Spec.Distribution.Registry, revision)
 }
+
+// OperatorInfoName is the metric that describes the running exporter.
+const OperatorInfoName = "flux_operator_info"
+
+// OperatorInfo returns flux_operator_info{api_version, version, platform} = 1:
+// the API version of the operator's kinds and the binary's version and
+// platform, as dashboards written for the Flux Operator read them.
+func OperatorInfo(version, platform string) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: OperatorInfoName,
+		Help: "The Flux Operator build: the API version of its kinds, its version and its platform. Always 1.",
+		ConstLabels: prometheus.Labels{
+			"api_version": apiv1.GroupVersion.String(),
+			"version":     version,
+			"platform":    platform,
+		},
+	})
+	g.Set(1)
+	return g
+}

@@ -209,7 +209,7 @@ func TestAllowlist(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(a.Names(), ","); got != "label_team,label_app_kubernetes_io_part_of" {
+	if got := strings.Join(a.names, ","); got != "label_team,label_app_kubernetes_io_part_of" {
 		t.Errorf("names = %s", got)
 	}
 	b := NewResourceBuilder(a)

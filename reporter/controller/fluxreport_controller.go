@@ -4,7 +4,7 @@ package controller
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -57,6 +57,11 @@ type FluxReportReconciler struct {
 	// Interval between reports unless the report's
 	// fluxcd.controlplane.io/reconcileEvery annotation says otherwise.
 	Interval time.Duration
+
+	// failures are the failing parts of the last report this process wrote
+	// (Result.Failures), nil before the first; only Reconcile touches them,
+	// with one worker.
+	failures *[]string
 }
 
 // SetupWithManager registers the reconciler and a start-up step that creates
@@ -174,7 +179,7 @@ func (r *FluxReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("failed to apply the FluxReport status: %w", err)
 	}
-	r.recordTransition(&obj, failure)
+	r.recordTransition(&obj, res)
 
 	interval := r.Interval
 	if d := obj.GetInterval(); d > 0 {
@@ -184,26 +189,32 @@ func (r *FluxReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return ctrl.Result{RequeueAfter: interval}, nil
 }
 
-// recordTransition emits a Warning when the set of failures changes (not on
-// every report, so a lasting failure does not flood the events) and a Normal
-// event when reporting recovers.
-func (r *FluxReportReconciler) recordTransition(prev *apiv1.FluxReport, failure error) {
-	if r.Recorder == nil {
+// recordTransition emits a Warning when the set of failing parts changes
+// (not on every report, so a lasting failure does not flood the events) and
+// a Normal event when reporting recovers. The parts are compared by what
+// failed and why, not by the error text, which carries details such as
+// timings. A new process emits the Warning once for a report that is still
+// incomplete.
+func (r *FluxReportReconciler) recordTransition(prev *apiv1.FluxReport, res *report.Result) {
+	failures := res.Failures()
+	var failedBefore bool
+	if r.failures == nil {
+		// First report of this process: the object says how the last one went.
+		c := prev.GetReadyCondition()
+		failedBefore = c != nil && c.Status == metav1.ConditionFalse
+	} else {
+		failedBefore = len(*r.failures) > 0
+	}
+	unchanged := r.failures != nil && slices.Equal(failures, *r.failures)
+	r.failures = &failures
+	if r.Recorder == nil || unchanged {
 		return
 	}
-	prevFailure := ""
-	prevFailed := false
-	if c := prev.GetReadyCondition(); c != nil && c.Status == metav1.ConditionFalse {
-		prevFailed = true
-		if _, after, ok := strings.Cut(c.Message, " with errors: "); ok {
-			prevFailure = after
-		}
-	}
 	switch {
-	case failure != nil && failure.Error() != prevFailure:
+	case len(failures) > 0:
 		r.Recorder.Eventf(prev, nil, corev1.EventTypeWarning, ReportPartialReason, "Report",
-			"Report is incomplete: %s", failure.Error())
-	case failure == nil && prevFailed:
+			"Report is incomplete: %s", res.Err())
+	case failedBefore:
 		r.Recorder.Eventf(prev, nil, corev1.EventTypeNormal, ReportRecoveredReason, "Report",
 			"Report is complete again")
 	}

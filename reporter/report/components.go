@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/dustin/go-humanize"
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,7 +20,7 @@ import (
 func (c *Computer) components(ctx context.Context, res *Result) []apiv1.FluxComponentStatus {
 	var list appsv1.DeploymentList
 	if err := c.list(ctx, &list, client.InNamespace(c.Namespace), client.MatchingLabels{PartOfLabel: PartOfFlux}); err != nil {
-		res.fail("failed to list Deployments in %s: %w", c.Namespace, err)
+		res.fail(err, "list Deployments in %s", c.Namespace)
 		return nil
 	}
 	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].Name < list.Items[j].Name })
@@ -56,10 +55,18 @@ func Component(d *appsv1.Deployment) apiv1.FluxComponentStatus {
 	return cs
 }
 
-// HumanSize formats a byte count with binary units, e.g. "1.2 MiB".
-func HumanSize(n int64) string {
-	if n < 0 {
-		n = 0
+// humanSize formats a byte count as the Flux Operator does: bytes below
+// 1 KiB as "512 B", larger counts with binary units and one decimal
+// ("914.4 KiB", "1.2 GiB").
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", max(n, 0))
 	}
-	return humanize.IBytes(uint64(n))
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -1,9 +1,11 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -65,8 +67,24 @@ type Result struct {
 	Spec apiv1.FluxReportSpec
 	// Errors name each part of the report that failed; the rest of Spec is
 	// still filled in.
-	Errors []error
+	Errors []*PartError
 }
+
+// PartError is one part of the report that could not be computed: which part,
+// why (one of the fluxobj.Reason* constants) and the error itself.
+type PartError struct {
+	// Part says what failed, as a phrase after "failed to", e.g.
+	// "list HelmRelease (helm.toolkit.fluxcd.io/v2)".
+	Part string
+	// Reason classifies Err.
+	Reason string
+	// Err is the cause.
+	Err error
+}
+
+func (e *PartError) Error() string { return "failed to " + e.Part + ": " + e.Err.Error() }
+
+func (e *PartError) Unwrap() error { return e.Err }
 
 // Err joins the errors in a stable, human-readable sentence, or nil.
 func (r *Result) Err() error {
@@ -81,8 +99,20 @@ func (r *Result) Err() error {
 	return errors.New(strings.Join(msgs, "; "))
 }
 
-func (r *Result) fail(format string, args ...any) {
-	r.Errors = append(r.Errors, fmt.Errorf(format, args...))
+// Failures returns the failing parts with their reasons, sorted: two reports
+// that fail the same way have equal Failures even when the error texts differ
+// in details such as timings.
+func (r *Result) Failures() []string {
+	out := make([]string, len(r.Errors))
+	for i, e := range r.Errors {
+		out[i] = e.Part + " (" + e.Reason + ")"
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (r *Result) fail(err error, format string, args ...any) {
+	r.Errors = append(r.Errors, &PartError{Part: fmt.Sprintf(format, args...), Reason: fluxobj.Reason(err), Err: err})
 }
 
 // fluxKind is a Flux API kind found from its CRD.
@@ -110,27 +140,28 @@ func (c *Computer) Compute(ctx context.Context, report *apiv1.FluxReport) *Resul
 
 	kinds, err := c.fluxKinds(ctx)
 	if err != nil {
-		res.fail("failed to list Flux CRDs: %w", err)
+		res.fail(err, "list Flux CRDs")
 	} else {
 		res.Spec.Distribution = distribution(kinds)
 		res.Spec.ReconcilersStatus = c.reconcilers(ctx, kinds, res)
 		res.Spec.SyncStatus = c.sync(ctx, kinds, report, res)
 	}
 	res.Spec.ReconcilersStatus = append(res.Spec.ReconcilersStatus, c.instanceStats(ctx, res)...)
+	SortReconcilers(res.Spec.ReconcilersStatus)
 	return res
 }
 
 func (c *Computer) cluster(ctx context.Context, res *Result) *apiv1.ClusterInfo {
 	info := &apiv1.ClusterInfo{}
 	if v, err := c.Versioner.ServerVersion(); err != nil {
-		res.fail("failed to get the server version: %w", err)
+		res.fail(err, "get the server version")
 	} else {
 		info.ServerVersion, info.Platform = v.GitVersion, v.Platform
 	}
 	var nodes metav1.PartialObjectMetadataList
 	nodes.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "NodeList"})
 	if err := c.list(ctx, &nodes); err != nil {
-		res.fail("failed to list Nodes: %w", err)
+		res.fail(err, "list Nodes")
 	} else {
 		info.Nodes = len(nodes.Items)
 	}
@@ -194,7 +225,7 @@ func (c *Computer) reconcilers(ctx context.Context, kinds []fluxKind, res *Resul
 	for _, k := range kinds {
 		list := &unstructured.UnstructuredList{}
 		if err := c.kinds().List(ctx, k.gvk, list); err != nil {
-			res.fail("failed to list %s (%s): %w", k.gvk.Kind, k.gvk.GroupVersion(), err)
+			res.fail(err, "list %s (%s)", k.gvk.Kind, k.gvk.GroupVersion())
 			continue
 		}
 		out = append(out, apiv1.FluxReconcilerStatus{
@@ -206,9 +237,19 @@ func (c *Computer) reconcilers(ctx context.Context, kinds []fluxKind, res *Resul
 	return out
 }
 
+// SortReconcilers orders the reconciler stats by apiVersion and kind, as the
+// Flux Operator orders them (on the two strings joined), so the two reports
+// compare line by line.
+func SortReconcilers(rs []apiv1.FluxReconcilerStatus) {
+	slices.SortStableFunc(rs, func(a, b apiv1.FluxReconcilerStatus) int {
+		return cmp.Compare(a.APIVersion+a.Kind, b.APIVersion+b.Kind)
+	})
+}
+
 // Stats counts running, failing and suspended objects and sums their artifact
-// sizes. Suspended objects are neither running nor failing; objects whose
-// Ready reason is DependencyNotReady are not failing.
+// sizes. Suspended objects are neither running nor failing, but their
+// artifacts still use storage and count in the size; objects whose Ready
+// reason is DependencyNotReady are not failing.
 func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
 	var s apiv1.FluxReconcilerStats
 	var size int64
@@ -216,9 +257,7 @@ func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
 		obj := items[i].Object
 		if suspended, _, _ := unstructured.NestedBool(obj, "spec", "suspend"); suspended {
 			s.Suspended++
-			continue
-		}
-		if st, reason, _ := fluxobj.ReadyOf(obj); st == string(metav1.ConditionFalse) && reason != DependencyNotReadyReason {
+		} else if st, reason, _ := fluxobj.ReadyOf(obj); st == string(metav1.ConditionFalse) && reason != DependencyNotReadyReason {
 			s.Failing++
 		}
 		if n, ok, _ := unstructured.NestedInt64(obj, "status", "artifact", "size"); ok {
@@ -229,7 +268,7 @@ func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
 	}
 	s.Running = len(items) - s.Suspended
 	if size > 0 {
-		s.TotalSize = HumanSize(size)
+		s.TotalSize = humanSize(size)
 	}
 	return s
 }
@@ -239,7 +278,7 @@ func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
 func (c *Computer) instanceStats(ctx context.Context, res *Result) []apiv1.FluxReconcilerStatus {
 	var list apiv1.FluxInstanceList
 	if err := c.list(ctx, &list); err != nil {
-		res.fail("failed to list FluxInstance (%s): %w", apiv1.GroupVersion, err)
+		res.fail(err, "list FluxInstance (%s)", apiv1.GroupVersion)
 		return nil
 	}
 	var s apiv1.FluxReconcilerStats
@@ -262,6 +301,14 @@ func (c *Computer) list(ctx context.Context, list client.ObjectList, opts ...cli
 	ctx, cancel := context.WithTimeout(ctx, fluxobj.ListTimeout)
 	defer cancel()
 	return c.Cache.List(ctx, list, opts...)
+}
+
+// get reads one object from the cache with a bounded wait for the informer to
+// sync.
+func (c *Computer) get(ctx context.Context, key client.ObjectKey, obj client.Object) error {
+	ctx, cancel := context.WithTimeout(ctx, fluxobj.ListTimeout)
+	defer cancel()
+	return c.Cache.Get(ctx, key, obj)
 }
 
 // kinds returns the lister of Flux kinds, created on first use.

@@ -1,11 +1,18 @@
 package report
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 )
@@ -30,8 +37,10 @@ func TestStats(t *testing.T) {
 		obj(map[string]any{}, map[string]any{}), // never reconciled: Unknown, not failing
 		obj(map[string]any{}, map[string]any{"artifact": map[string]any{"size": int64(1536)}}),
 		obj(map[string]any{}, map[string]any{"artifact": map[string]any{"size": float64(512)}}),
+		// A suspended object's artifact is still stored, so it counts in the size.
+		obj(map[string]any{"suspend": true}, map[string]any{"artifact": map[string]any{"size": int64(1024)}}),
 	})
-	want := apiv1.FluxReconcilerStats{Running: 6, Failing: 1, Suspended: 1, TotalSize: "2.0 KiB"}
+	want := apiv1.FluxReconcilerStats{Running: 6, Failing: 1, Suspended: 2, TotalSize: "3.0 KiB"}
 	if got != want {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}
@@ -109,8 +118,79 @@ func TestSourceURL(t *testing.T) {
 	if got := sourceURL("Bucket", bucket); got != "minio.example.com/fleet" {
 		t.Errorf("Bucket source = %q", got)
 	}
+	secret := map[string]any{"spec": map[string]any{"endpoint": "https://key:s3cret@minio.example.com", "bucketName": "fleet"}}
+	if got := sourceURL("Bucket", secret); got != "https://minio.example.com/fleet" {
+		t.Errorf("Bucket source with credentials in the endpoint = %q", got)
+	}
 	git := map[string]any{"spec": map[string]any{"url": "ssh://git:pw@example.com/fleet"}}
 	if got := sourceURL("GitRepository", git); got != "ssh://git@example.com/fleet" {
 		t.Errorf("GitRepository source = %q", got)
+	}
+}
+
+func TestHumanSizePrintsOneDecimalAsTheFluxOperator(t *testing.T) {
+	for n, want := range map[int64]string{
+		0:               "0 B",
+		1023:            "1023 B",
+		1024:            "1.0 KiB",
+		936346:          "914.4 KiB",
+		5 * 1024 * 1024: "5.0 MiB",
+		1288490189:      "1.2 GiB",
+		3 << 60:         "3.0 EiB",
+		-5:              "0 B",
+	} {
+		if got := humanSize(n); got != want {
+			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestSortReconcilersByAPIVersionThenKind(t *testing.T) {
+	rs := []apiv1.FluxReconcilerStatus{
+		{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "GitRepository"},
+		{APIVersion: "fluxcd.controlplane.io/v1", Kind: "FluxInstance"},
+		{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "Bucket"},
+		{APIVersion: "helm.toolkit.fluxcd.io/v2", Kind: "HelmRelease"},
+		{APIVersion: "image.toolkit.fluxcd.io/v1beta2", Kind: "ImagePolicy"},
+		{APIVersion: "image.toolkit.fluxcd.io/v1", Kind: "ImageUpdateAutomation"},
+	}
+	SortReconcilers(rs)
+	var got []string
+	for _, r := range rs {
+		got = append(got, r.APIVersion+" "+r.Kind)
+	}
+	want := []string{
+		"fluxcd.controlplane.io/v1 FluxInstance",
+		"helm.toolkit.fluxcd.io/v2 HelmRelease",
+		"image.toolkit.fluxcd.io/v1 ImageUpdateAutomation",
+		"image.toolkit.fluxcd.io/v1beta2 ImagePolicy",
+		"source.toolkit.fluxcd.io/v1 Bucket",
+		"source.toolkit.fluxcd.io/v1 GitRepository",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("order:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestPartErrorsKeepTheirReasonAndPart(t *testing.T) {
+	res := &Result{}
+	gr := schema.GroupResource{Group: "helm.toolkit.fluxcd.io", Resource: "helmreleases"}
+	res.fail(fmt.Errorf("forbidden: the RBAC does not allow list/watch: %w", apierrors.NewForbidden(gr, "", errors.New("no"))),
+		"list HelmRelease (helm.toolkit.fluxcd.io/v2)")
+	res.fail(&meta.NoKindMatchError{GroupKind: schema.GroupKind{Group: "source.toolkit.fluxcd.io", Kind: "Bucket"}},
+		"list Bucket (source.toolkit.fluxcd.io/v1)")
+	res.fail(context.DeadlineExceeded, "list Nodes")
+	res.fail(errors.New("boom"), "get the server version")
+	if got, want := strings.Join(res.Failures(), "; "),
+		"get the server version (Failed); list Bucket (source.toolkit.fluxcd.io/v1) (NotServed); "+
+			"list HelmRelease (helm.toolkit.fluxcd.io/v2) (Forbidden); list Nodes (Timeout)"; got != want {
+		t.Errorf("Failures() = %q, want %q", got, want)
+	}
+	var pe *PartError
+	if !errors.As(res.Errors[0], &pe) || !apierrors.IsForbidden(pe) {
+		t.Errorf("the cause must stay reachable: %v", res.Errors[0])
+	}
+	if msg := res.Err().Error(); !strings.HasPrefix(msg, "failed to get the server version: boom; failed to list Bucket") {
+		t.Errorf("Err() = %q", msg)
 	}
 }

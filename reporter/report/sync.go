@@ -20,10 +20,12 @@ const (
 	sourceGroup    = "source.toolkit.fluxcd.io"
 )
 
-// SyncKustomizationName returns the name of the cluster-sync Kustomization: the report's
+// syncName returns the name of the cluster-sync Kustomization: the report's
 // `fluxcd.controlplane.io/syncName` annotation, else the flag, else the
-// FluxInstance's spec.sync.name, else the namespace name.
-func (c *Computer) SyncKustomizationName(ctx context.Context, report *apiv1.FluxReport) string {
+// FluxInstance's spec.sync.name, else the namespace name. A FluxInstance that
+// cannot be read is a failed part of the report, and the namespace name is
+// used.
+func (c *Computer) syncName(ctx context.Context, report *apiv1.FluxReport, res *Result) string {
 	if report != nil {
 		if n := report.GetAnnotations()[apiv1.SyncNameAnnotation]; n != "" {
 			return n
@@ -33,8 +35,12 @@ func (c *Computer) SyncKustomizationName(ctx context.Context, report *apiv1.Flux
 		return c.SyncName
 	}
 	var fi apiv1.FluxInstance
-	if err := c.Cache.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: apiv1.DefaultName}, &fi); err == nil &&
-		fi.Spec.Sync != nil && fi.Spec.Sync.Name != "" {
+	key := client.ObjectKey{Namespace: c.Namespace, Name: apiv1.DefaultName}
+	switch err := c.get(ctx, key, &fi); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		res.fail(err, "get FluxInstance %s/%s for its spec.sync.name", key.Namespace, key.Name)
+	case fi.Spec.Sync != nil && fi.Spec.Sync.Name != "":
 		return fi.Spec.Sync.Name
 	}
 	return c.Namespace
@@ -56,13 +62,13 @@ func (c *Computer) sync(ctx context.Context, kinds []fluxKind, report *apiv1.Flu
 	if !ok {
 		return nil
 	}
-	name := c.SyncKustomizationName(ctx, report)
+	name := c.syncName(ctx, report, res)
 	ks, err := c.getFlux(ctx, ksGVK, client.ObjectKey{Namespace: c.Namespace, Name: name})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
-		res.fail("failed to get the sync Kustomization %s/%s: %w", c.Namespace, name, err)
+		res.fail(err, "get the sync Kustomization %s/%s", c.Namespace, name)
 		return nil
 	}
 	s := &apiv1.FluxSyncStatus{ID: "kustomization/" + name}
@@ -87,7 +93,7 @@ func (c *Computer) sync(ctx context.Context, kinds []fluxKind, report *apiv1.Flu
 			s.Ready = false
 			s.Status = appendStatus(s.Status, fmt.Sprintf("%s %s/%s not found", srcKind, srcNS, srcName))
 		case err != nil:
-			res.fail("failed to get the sync source %s %s/%s: %w", srcKind, srcNS, srcName, err)
+			res.fail(err, "get the sync source %s %s/%s", srcKind, srcNS, srcName)
 		default:
 			s.Source = sourceURL(srcKind, src.Object)
 			if st, _, msg := fluxobj.ReadyOf(src.Object); st == string(metav1.ConditionFalse) {
@@ -118,7 +124,7 @@ func sourceURL(kind string, obj map[string]any) string {
 	if kind == "Bucket" {
 		endpoint, _, _ := unstructured.NestedString(obj, "spec", "endpoint")
 		bucket, _, _ := unstructured.NestedString(obj, "spec", "bucketName")
-		return strings.TrimSuffix(endpoint, "/") + "/" + bucket
+		return fluxobj.SafeURL(strings.TrimSuffix(endpoint, "/") + "/" + bucket)
 	}
 	url, _, _ := unstructured.NestedString(obj, "spec", "url")
 	return fluxobj.SafeURL(url)

@@ -3,23 +3,32 @@ package report
 import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 )
 
-// keptSpecFields are the spec fields of Flux objects the report reads.
-var keptSpecFields = []string{"suspend", "path", "sourceRef", "url", "endpoint", "bucketName"}
+// pruner keeps of every Flux object the fields the report reads: suspension,
+// the sync fields (path, source, URL) and the artifact size, besides the
+// identity and the whole Ready condition (the sync status quotes its message).
+var pruner = &fluxobj.Pruner{Paths: [][]string{
+	{"spec", "suspend"},
+	{"spec", "path"},
+	{"spec", "sourceRef"},
+	{"spec", "url"},
+	{"spec", "endpoint"},
+	{"spec", "bucketName"},
+	{"status", "artifact", "size"},
+}}
 
 // Transform is a cache transform that drops from every cached object what the
 // report never reads: managed fields always; the schemas of CRDs; and of Flux
-// objects everything but their identity, a few spec fields, the Ready
-// condition and the artifact size. With 12,000 Flux objects this keeps the
-// cache to a few MiB.
+// objects everything the pruner does not keep. With 12,000 Flux objects this
+// keeps the cache to a few MiB.
 func Transform(in any) (any, error) {
+	if out, ok := pruner.Transform(in); ok {
+		return out, nil
+	}
 	switch obj := in.(type) {
-	case *unstructured.Unstructured:
-		obj.SetManagedFields(nil)
-		pruneFluxObject(obj.Object)
-		return obj, nil
 	case *apiextensionsv1.CustomResourceDefinition:
 		obj.SetManagedFields(nil)
 		obj.Annotations = nil
@@ -29,49 +38,8 @@ func Transform(in any) (any, error) {
 		}
 		obj.Spec.Conversion = nil
 		obj.Status = apiextensionsv1.CustomResourceDefinitionStatus{}
-		return obj, nil
 	case metav1.Object:
 		obj.SetManagedFields(nil)
-		return in, nil
-	default:
-		return in, nil
 	}
-}
-
-func pruneFluxObject(o map[string]any) {
-	if meta, ok := o["metadata"].(map[string]any); ok {
-		kept := map[string]any{}
-		for _, k := range []string{"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp"} {
-			if v, ok := meta[k]; ok {
-				kept[k] = v
-			}
-		}
-		o["metadata"] = kept
-	}
-	if spec, ok := o["spec"].(map[string]any); ok {
-		kept := map[string]any{}
-		for _, k := range keptSpecFields {
-			if v, ok := spec[k]; ok {
-				kept[k] = v
-			}
-		}
-		o["spec"] = kept
-	}
-	if status, ok := o["status"].(map[string]any); ok {
-		kept := map[string]any{}
-		if conds, ok := status["conditions"].([]any); ok {
-			for _, c := range conds {
-				if cm, ok := c.(map[string]any); ok && cm["type"] == "Ready" {
-					kept["conditions"] = []any{cm}
-					break
-				}
-			}
-		}
-		if art, ok := status["artifact"].(map[string]any); ok {
-			if size, ok := art["size"]; ok {
-				kept["artifact"] = map[string]any{"size": size}
-			}
-		}
-		o["status"] = kept
-	}
+	return in, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/tests/fixtures"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
@@ -176,6 +178,9 @@ func TestReportGauges(t *testing.T) {
 	assert.Equal(t, "0", value("flux_report_component_ready", map[string]string{"component": "kustomize-controller"}))
 	assert.Equal(t, "1", value("flux_report_sync_ready", map[string]string{"id": "kustomization/flux-system"}))
 	assert.Equal(t, "1", value("flux_report_distribution_info", map[string]string{"version": "v2.9.5", "status": "Installed"}))
+	// The build of the exporter, as the Flux Operator's dashboards read it.
+	assert.Equal(t, "1", value("flux_operator_info", map[string]string{
+		"api_version": "fluxcd.controlplane.io/v1", "version": bootstrap.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH}))
 	// The operator's own kind is counted by the report, not listed as Flux resources.
 	assert.Len(t, series(t, text, "flux_report_reconcilers", map[string]string{"kind": "FluxInstance"}), 3)
 	assert.Empty(t, series(t, text, "flux_resource_info", map[string]string{"kind": "FluxInstance"}))
