@@ -49,8 +49,9 @@ func Start(cfg *rest.Config, namespace, allowlist string) (*Exporter, error) {
 	}
 	o := &bootstrap.Options{Component: controller.Component, MetricsAddr: metricsAddr, HealthAddr: healthAddr,
 		RuntimeNamespace: namespace, GracefulShutdownTimeout: 10 * time.Second}
-	mgr, err := bootstrap.NewManager(cfg, o, bootstrap.NewScheme(), func(mo *ctrl.Options) {
+	mgr, err := bootstrap.NewManager(cfg, o, bootstrap.NewScheme(), func(mo *ctrl.Options) error {
 		controller.ConfigureCache(namespace, allow, mo)
+		return nil
 	})
 	if err != nil {
 		return nil, err
