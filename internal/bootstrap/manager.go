@@ -1,9 +1,7 @@
 package bootstrap
 
 import (
-	"flag"
 	"fmt"
-	"os"
 	"strings"
 
 	"go.uber.org/zap/zapcore"
@@ -15,25 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
-
-// Setup parses the command line into o (plus any flags the caller registered
-// on fs beforehand), handles --version, validates and installs the logger.
-// It exits the process on --version and on invalid options, as a CLI should.
-func Setup(o *Options, fs *flag.FlagSet, args []string) {
-	o.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		os.Exit(2)
-	}
-	if o.PrintVersion {
-		fmt.Println(VersionString(o.Component))
-		os.Exit(0)
-	}
-	if err := o.Validate(); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: invalid options:\n%v\n", o.Component, err)
-		os.Exit(2)
-	}
-	ctrl.SetLogger(zap.New(zapOptions(o)...))
-}
 
 func zapOptions(o *Options) []zap.Opts {
 	level := zapcore.InfoLevel
@@ -55,7 +34,8 @@ func zapOptions(o *Options) []zap.Opts {
 // NewManager builds a controller-runtime manager serving /metrics on
 // MetricsAddr and /healthz, /readyz on HealthAddr, with leader election in the
 // runtime namespace when enabled.
-func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme, configure func(*ctrl.Options)) (manager.Manager, error) {
+// configure, when not nil, adjusts the options first.
+func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme, configure func(*ctrl.Options) error) (manager.Manager, error) {
 	shutdown := o.GracefulShutdownTimeout
 	mo := ctrl.Options{
 		Scheme:                        scheme,
@@ -68,7 +48,9 @@ func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme, configure 
 		GracefulShutdownTimeout:       &shutdown,
 	}
 	if configure != nil {
-		configure(&mo)
+		if err := configure(&mo); err != nil {
+			return nil, err
+		}
 	}
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
@@ -94,6 +76,3 @@ func RESTConfig(o *Options) (*rest.Config, error) {
 	cfg.UserAgent = o.Component + "/" + Version()
 	return cfg, nil
 }
-
-// flagSet returns the process flag set, which already carries controller-runtime's --kubeconfig.
-func flagSet() *flag.FlagSet { return flag.CommandLine }

@@ -51,27 +51,83 @@ type Options struct {
 	NoLeaderElection bool
 }
 
-// BindFlags registers the common flags on fs, with defaults taken from the
-// environment where an equivalent variable is set.
-func (o *Options) BindFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.MetricsAddr, "metrics-addr", envOr(EnvMetricsAddr, ":8080"),
+// Env reads the environment variables that give flags their defaults, all
+// the same way: an unset or empty variable keeps the default, and a value
+// that does not parse is kept as an error for Err, so the binary refuses to
+// start instead of silently using the default.
+type Env struct {
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+// NewEnv reads the process environment.
+func NewEnv() *Env { return &Env{lookup: os.LookupEnv} }
+
+func (e *Env) value(key string) (string, bool) {
+	v, ok := e.lookup(key)
+	return v, ok && v != ""
+}
+
+// String returns the variable's value, or def.
+func (e *Env) String(key, def string) string {
+	if v, ok := e.value(key); ok {
+		return v
+	}
+	return def
+}
+
+// Bool returns the variable as a boolean (true, false, 1, 0, t, f), or def.
+func (e *Env) Bool(key string, def bool) bool {
+	v, ok := e.value(key)
+	if !ok {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a boolean: use true or false", key, v))
+		return def
+	}
+	return b
+}
+
+// Duration returns the variable as a duration such as 30s or 5m, or def.
+func (e *Env) Duration(key string, def time.Duration) time.Duration {
+	v, ok := e.value(key)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a duration such as 30s or 5m", key, v))
+		return def
+	}
+	return d
+}
+
+// Err returns every variable that did not parse, or nil.
+func (e *Env) Err() error { return errors.Join(e.errs...) }
+
+// BindFlags registers the common flags on fs, with defaults taken from env
+// where an equivalent variable is set.
+func (o *Options) BindFlags(fs *flag.FlagSet, env *Env) {
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", env.String(EnvMetricsAddr, ":8080"),
 		"The address the /metrics endpoint binds to, \"0\" to disable. Env: "+EnvMetricsAddr+".")
-	fs.StringVar(&o.HealthAddr, "health-addr", envOr(EnvHealthAddr, ":8081"),
+	fs.StringVar(&o.HealthAddr, "health-addr", env.String(EnvHealthAddr, ":8081"),
 		"The address the /healthz and /readyz endpoints bind to, \"0\" to disable. Env: "+EnvHealthAddr+".")
 	if !o.NoLeaderElection {
-		fs.BoolVar(&o.LeaderElect, "leader-elect", envBool(EnvLeaderElect, true),
+		fs.BoolVar(&o.LeaderElect, "leader-elect", env.Bool(EnvLeaderElect, true),
 			"Elect a leader with a Lease in the runtime namespace, so that only one replica works at a time. Env: "+EnvLeaderElect+".")
 		fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.Component,
 			"The name of the leader election Lease.")
 	}
-	fs.StringVar(&o.LogLevel, "log-level", envOr(EnvLogLevel, "info"),
+	fs.StringVar(&o.LogLevel, "log-level", env.String(EnvLogLevel, "info"),
 		"Log verbosity: debug, info or error. Env: "+EnvLogLevel+".")
-	fs.StringVar(&o.LogEncoding, "log-encoding", envOr(EnvLogEncoding, "json"),
+	fs.StringVar(&o.LogEncoding, "log-encoding", env.String(EnvLogEncoding, "json"),
 		"Log encoding: json or console. Env: "+EnvLogEncoding+".")
 	fs.DurationVar(&o.GracefulShutdownTimeout, "graceful-shutdown-timeout", 30*time.Second,
 		"How long to wait for running work to finish on SIGTERM before exiting.")
 	fs.BoolVar(&o.PrintVersion, "version", false, "Print the version and exit.")
-	o.RuntimeNamespace = envOr(EnvRuntimeNamespace, apiv1.DefaultNamespace)
+	o.RuntimeNamespace = env.String(EnvRuntimeNamespace, apiv1.DefaultNamespace)
 }
 
 // Validate reports every invalid option at once.
@@ -97,25 +153,4 @@ func (o *Options) Validate() error {
 		errs = append(errs, errors.New("--graceful-shutdown-timeout must not be negative"))
 	}
 	return errors.Join(errs...)
-}
-
-func envOr(key, def string) string {
-	if v, ok := os.LookupEnv(key); ok && v != "" {
-		return v
-	}
-	return def
-}
-
-func envBool(key string, def bool) bool {
-	v, ok := os.LookupEnv(key)
-	if !ok || v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		// An unparsable value keeps the default; flag parsing is where the
-		// user sees errors, and the flag can override the variable.
-		return def
-	}
-	return b
 }

@@ -6,25 +6,32 @@ import (
 	"testing"
 )
 
+// envOf is an environment holding exactly vars.
+func envOf(vars map[string]string) *Env {
+	return &Env{lookup: func(k string) (string, bool) { v, ok := vars[k]; return v, ok }}
+}
+
 func parse(t *testing.T, env map[string]string, args ...string) *Options {
 	t.Helper()
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
 	o := &Options{Component: "flux-operator-test"}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	o.BindFlags(fs)
+	e := envOf(env)
+	o.BindFlags(fs, e)
 	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Err(); err != nil {
 		t.Fatal(err)
 	}
 	return o
 }
 
 func TestOptionsDefaults(t *testing.T) {
+	empty := map[string]string{}
 	for _, k := range []string{EnvMetricsAddr, EnvHealthAddr, EnvLeaderElect, EnvLogLevel, EnvLogEncoding, EnvRuntimeNamespace} {
-		t.Setenv(k, "")
+		empty[k] = "" // set but empty keeps the default
 	}
-	o := parse(t, nil)
+	o := parse(t, empty)
 	if o.MetricsAddr != ":8080" || o.HealthAddr != ":8081" {
 		t.Errorf("addresses = %q %q, want :8080 :8081", o.MetricsAddr, o.HealthAddr)
 	}
@@ -79,10 +86,9 @@ func TestVersionString(t *testing.T) {
 }
 
 func TestNoLeaderElection(t *testing.T) {
-	t.Setenv(EnvLeaderElect, "true")
 	o := &Options{Component: "flux-operator-exporter", NoLeaderElection: true}
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	o.BindFlags(fs)
+	o.BindFlags(fs, envOf(map[string]string{EnvLeaderElect: "true"}))
 	if o.LeaderElect {
 		t.Errorf("LEADER_ELECT=true turned leader election on for a binary without it")
 	}

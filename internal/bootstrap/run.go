@@ -1,12 +1,16 @@
 package bootstrap
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
@@ -25,64 +29,115 @@ func NewScheme() *runtime.Scheme {
 	return s
 }
 
-// Binary describes one operator binary for Main.
+// Binary describes one operator binary: its own flags and how it sets up
+// its manager. Every hook may be nil.
 type Binary struct {
 	// Name is the binary name, e.g. flux-operator-reporter.
 	Name string
-	// ConfigureManager, when set, adjusts the manager options (cache scope,
-	// transforms) before the manager is created.
-	ConfigureManager func(o *Options, mo *ctrl.Options)
-	// Setup registers the binary's controllers and runnables.
-	Setup func(mgr manager.Manager, o *Options) error
 	// NoLeaderElection: every replica works; no --leader-elect flag, no Lease.
 	NoLeaderElection bool
+	// Flags registers the binary's own flags on fs, with defaults read
+	// through env.
+	Flags func(fs *flag.FlagSet, env *Env)
+	// Validate checks the binary's own flags once they are parsed; its error
+	// is reported with the common options' before any kubeconfig is loaded.
+	Validate func() error
+	// ConfigureManager adjusts the manager options (cache scope,
+	// transforms) before the manager is created.
+	ConfigureManager func(o *Options, mo *ctrl.Options) error
+	// Setup registers the binary's controllers and runnables.
+	Setup func(mgr manager.Manager, o *Options) error
 }
 
-// Run builds the manager for o, lets setup register the binary's controllers
-// and runnables, and runs until SIGTERM or SIGINT, then shuts down gracefully.
-// It returns the process exit code.
-func Run(o *Options, configure func(*ctrl.Options), setup func(mgr manager.Manager) error) int {
+// Exit codes of Run.
+const (
+	ExitOK      = 0
+	ExitFailed  = 1
+	ExitInvalid = 2
+)
+
+// Parse registers the common flags and the binary's on fs, parses args and
+// validates everything: the options, the environment variables and the
+// binary's own flags, reported together. It returns flag.ErrHelp for -h.
+func (b *Binary) Parse(fs *flag.FlagSet, env *Env, args []string) (*Options, error) {
+	o := &Options{Component: b.Name, NoLeaderElection: b.NoLeaderElection}
+	o.BindFlags(fs, env)
+	if b.Flags != nil {
+		b.Flags(fs, env)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if o.PrintVersion {
+		return o, nil
+	}
+	errs := []error{env.Err(), o.Validate()}
+	if b.Validate != nil {
+		errs = append(errs, b.Validate())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Run is a binary's whole life: parse and validate the options, then load
+// the kubeconfig, build the manager, let the binary set it up, and run until
+// SIGTERM or SIGINT, shutting down gracefully. It returns the exit code:
+// ExitInvalid for invalid options (printed to stderr), ExitFailed when start-up
+// or the manager fails.
+func (b *Binary) Run(fs *flag.FlagSet, env *Env, args []string, stdout, stderr io.Writer) int {
+	o, err := b.Parse(fs, env, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return ExitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "%s: invalid options:\n%v\n", b.Name, err)
+		return ExitInvalid
+	case o.PrintVersion:
+		fmt.Fprintln(stdout, VersionString(b.Name))
+		return ExitOK
+	}
+	ctrl.SetLogger(zap.New(zapOptions(o)...))
 	log := ctrl.Log.WithName("setup")
+	if err := b.start(o); err != nil {
+		log.Error(err, "stopped with an error")
+		return ExitFailed
+	}
+	log.Info("stopped")
+	return ExitOK
+}
+
+func (b *Binary) start(o *Options) error {
 	cfg, err := RESTConfig(o)
 	if err != nil {
-		log.Error(err, "unable to reach the cluster; set --kubeconfig or KUBECONFIG, or run in a Pod")
-		return 1
+		return fmt.Errorf("%w; set --kubeconfig or KUBECONFIG, or run in a Pod", err)
+	}
+	var configure func(*ctrl.Options) error
+	if b.ConfigureManager != nil {
+		configure = func(mo *ctrl.Options) error { return b.ConfigureManager(o, mo) }
 	}
 	mgr, err := NewManager(cfg, o, NewScheme(), configure)
 	if err != nil {
-		log.Error(err, "unable to start")
-		return 1
+		return err
 	}
-	if setup != nil {
-		if err := setup(mgr); err != nil {
-			log.Error(err, "unable to set up controllers")
-			return 1
+	if b.Setup != nil {
+		if err := b.Setup(mgr, o); err != nil {
+			return fmt.Errorf("failed to set up %s: %w", b.Name, err)
 		}
 	}
-	log.Info("starting", "component", o.Component, "version", Version(), "platform", Platform(),
+	ctrl.Log.WithName("setup").Info("starting", "component", o.Component, "version", Version(), "platform", Platform(),
 		"namespace", o.RuntimeNamespace, "metricsAddr", o.MetricsAddr, "healthAddr", o.HealthAddr,
 		"leaderElect", o.LeaderElect)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		log.Error(err, "manager stopped with an error")
-		return 1
+		return fmt.Errorf("manager stopped: %w", err)
 	}
-	log.Info("stopped")
-	return 0
+	return nil
 }
 
-// Main is the whole main function of a binary: parse flags (the binary's own
-// are registered on flag.CommandLine beforehand), then Run.
+// Main is the whole main function of a binary: Run with the process's flags
+// (which carry controller-runtime's --kubeconfig), environment and output,
+// then exit with its code.
 func Main(b Binary) {
-	o := &Options{Component: b.Name, NoLeaderElection: b.NoLeaderElection}
-	Setup(o, flagSet(), os.Args[1:])
-	var configure func(*ctrl.Options)
-	if b.ConfigureManager != nil {
-		configure = func(mo *ctrl.Options) { b.ConfigureManager(o, mo) }
-	}
-	os.Exit(Run(o, configure, func(mgr manager.Manager) error {
-		if b.Setup == nil {
-			return nil
-		}
-		return b.Setup(mgr, o)
-	}))
+	os.Exit(b.Run(flag.CommandLine, NewEnv(), os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -7,8 +7,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
-	"os"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -19,22 +17,26 @@ import (
 )
 
 func main() {
-	allowlist := flag.String("resource-label-allowlist", os.Getenv("RESOURCE_LABEL_ALLOWLIST"),
-		"Comma-separated Kubernetes label keys of Flux objects to copy onto flux_resource_info and "+
-			"flux_resource_not_ready_timestamp_seconds as label_<key> (e.g. team,owner). Env: RESOURCE_LABEL_ALLOWLIST.")
-	var allow metrics.Allowlist
+	var (
+		allowlist string
+		allow     metrics.Allowlist
+	)
 	bootstrap.Main(bootstrap.Binary{
 		Name: controller.Component,
 		// Every replica serves every series; there is nothing to elect.
 		NoLeaderElection: true,
-		ConfigureManager: func(o *bootstrap.Options, mo *ctrl.Options) {
-			a, err := metrics.ParseAllowlist(*allowlist)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(2)
-			}
-			allow = a
+		Flags: func(fs *flag.FlagSet, env *bootstrap.Env) {
+			fs.StringVar(&allowlist, "resource-label-allowlist", env.String("RESOURCE_LABEL_ALLOWLIST", ""),
+				"Comma-separated Kubernetes label keys of Flux objects to copy onto flux_resource_info and "+
+					"flux_resource_not_ready_timestamp_seconds as label_<key> (e.g. team,owner). Env: RESOURCE_LABEL_ALLOWLIST.")
+		},
+		Validate: func() (err error) {
+			allow, err = metrics.ParseAllowlist(allowlist)
+			return err
+		},
+		ConfigureManager: func(o *bootstrap.Options, mo *ctrl.Options) error {
 			controller.ConfigureCache(o.RuntimeNamespace, allow, mo)
+			return nil
 		},
 		Setup: func(mgr manager.Manager, o *bootstrap.Options) error {
 			_, err := controller.Setup(mgr, controller.Config{Namespace: o.RuntimeNamespace, Allowlist: allow})

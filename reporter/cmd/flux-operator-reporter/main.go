@@ -6,7 +6,7 @@ package main
 
 import (
 	"flag"
-	"os"
+	"fmt"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,42 +22,36 @@ import (
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=flux-system
 
 func main() {
-	interval := flag.Duration("reporting-interval", envDuration("REPORTING_INTERVAL", 5*time.Minute),
-		"How often the report is recomputed. Env: REPORTING_INTERVAL.")
-	syncName := flag.String("sync-name", os.Getenv("SYNC_NAME"),
-		"Name of the cluster-sync Kustomization in the runtime namespace, when it is not named after the namespace "+
-			"(the FluxReport annotation fluxcd.controlplane.io/syncName wins). Env: SYNC_NAME.")
+	var (
+		interval time.Duration
+		syncName string
+	)
 	bootstrap.Main(bootstrap.Binary{
 		Name: "flux-operator-reporter",
-		ConfigureManager: func(o *bootstrap.Options, mo *ctrl.Options) {
-			if err := controller.ConfigureCache(o.RuntimeNamespace, mo); err != nil {
-				ctrl.Log.Error(err, "invalid cache configuration")
-				os.Exit(1)
+		Flags: func(fs *flag.FlagSet, env *bootstrap.Env) {
+			fs.DurationVar(&interval, "reporting-interval", env.Duration("REPORTING_INTERVAL", 5*time.Minute),
+				"How often the report is recomputed. Env: REPORTING_INTERVAL.")
+			fs.StringVar(&syncName, "sync-name", env.String("SYNC_NAME", ""),
+				"Name of the cluster-sync Kustomization in the runtime namespace, when it is not named after the namespace "+
+					"(the FluxReport annotation fluxcd.controlplane.io/syncName wins). Env: SYNC_NAME.")
+		},
+		Validate: func() error {
+			if interval <= 0 {
+				return fmt.Errorf("--reporting-interval must be a positive duration such as 5m, got %s", interval)
 			}
+			return nil
+		},
+		ConfigureManager: func(o *bootstrap.Options, mo *ctrl.Options) error {
+			return controller.ConfigureCache(o.RuntimeNamespace, mo)
 		},
 		Setup: func(mgr manager.Manager, o *bootstrap.Options) error {
 			return controller.Setup(mgr, controller.Config{
 				Namespace:       o.RuntimeNamespace,
-				Interval:        *interval,
-				SyncName:        *syncName,
+				Interval:        interval,
+				SyncName:        syncName,
 				OperatorVersion: bootstrap.Version(),
 				Platform:        bootstrap.Platform(),
 			})
 		},
 	})
-}
-
-// envDuration reads a duration default from the environment; an invalid
-// value stops the binary with a clear message.
-func envDuration(key string, def time.Duration) time.Duration {
-	v := os.Getenv(key)
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		os.Stderr.WriteString(key + "=" + v + " is not a positive duration such as 5m\n")
-		os.Exit(2)
-	}
-	return d
 }
