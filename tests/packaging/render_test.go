@@ -47,19 +47,32 @@ type rendered struct {
 }
 
 // renderChart renders the chart as `helm install flux-operator -n flux-system`
-// would, with values validated against values.schema.json.
+// would, with values validated against values.schema.json, for Kubernetes
+// v1.37.2 (`--kube-version v1.37.2`).
 func renderChart(values map[string]any) (*rendered, error) {
+	caps := chartutil.DefaultCapabilities.Copy()
+	caps.KubeVersion = chartutil.KubeVersion{Version: "v1.37.2", Major: "1", Minor: "37"}
+	return renderChartWith(caps, values)
+}
+
+// renderChartWith renders the chart with the capabilities caps in the steps
+// of Helm's install action (helm.sh/helm/v3/pkg/action, which would add some
+// forty modules to tests/go.mod): values coalesced and validated against
+// values.schema.json, the kubeVersion of Chart.yaml, if any, checked against
+// caps.KubeVersion with Helm's message, and the templates rendered.
+func renderChartWith(caps *chartutil.Capabilities, values map[string]any) (*rendered, error) {
 	ch, err := loader.Load(chartDir)
 	if err != nil {
 		return nil, err
 	}
-	caps := chartutil.DefaultCapabilities.Copy()
-	caps.KubeVersion = chartutil.KubeVersion{Version: "v1.37.2", Major: "1", Minor: "37"}
 	vals, err := chartutil.ToRenderValues(ch, values, chartutil.ReleaseOptions{
 		Name: "flux-operator", Namespace: "flux-system", Revision: 1, IsInstall: true,
 	}, caps)
 	if err != nil {
 		return nil, err
+	}
+	if kv := ch.Metadata.KubeVersion; kv != "" && !chartutil.IsCompatibleRange(kv, caps.KubeVersion.String()) {
+		return nil, fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", kv, caps.KubeVersion.String())
 	}
 	files, err := engine.Render(ch, vals)
 	if err != nil {
