@@ -6,6 +6,8 @@
 package tools
 
 import (
+	// Blank imports: only go.mod needs these modules; controller-gen reads
+	// the packages' source from the module cache.
 	_ "github.com/fluxcd/helm-controller/api/v2"
 	_ "github.com/fluxcd/image-automation-controller/api/v1"
 	_ "github.com/fluxcd/image-reflector-controller/api/v1"

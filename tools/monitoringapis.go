@@ -2,10 +2,10 @@
 
 package tools
 
-// The Prometheus Operator API module: `make monitoring-crds` runs
-// controller-gen over it to produce the ServiceMonitor and PrometheusRule
-// CRDs the packaging tests install, so rendered monitoring objects are
-// checked against the real schemas.
 import (
+	// The Prometheus Operator API module: `make monitoring-crds` runs
+	// controller-gen over it to produce the ServiceMonitor and PrometheusRule
+	// CRDs the packaging tests install, so rendered monitoring objects are
+	// checked against the real schemas. A blank import: only go.mod needs it.
 	_ "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 )
