@@ -27,6 +27,7 @@ LDFLAGS := -s -w -X github.com/fluxops/flux-operator/internal/bootstrap.version=
 
 CONTROLLER_GEN := $(BIN)/controller-gen
 LABEL_CRDS := $(BIN)/label-crds
+GEN_DISTRIBUTION := $(BIN)/gen-distribution
 GOLANGCI_LINT := $(BIN)/golangci-lint
 FLUX_CRDS_DIR := tests/testdata/crds/flux
 MONITORING_CRDS_DIR := tests/testdata/crds/prometheus-operator
@@ -45,13 +46,16 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: tools
-tools: $(CONTROLLER_GEN) $(LABEL_CRDS) ## Build the pinned code generators into bin/.
+tools: $(CONTROLLER_GEN) $(LABEL_CRDS) $(GEN_DISTRIBUTION) ## Build the pinned code generators into bin/.
 
 $(CONTROLLER_GEN): tools/go.mod tools/go.sum
 	cd tools && GOWORK=off go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 
 $(LABEL_CRDS): tools/go.mod tools/go.sum $(wildcard tools/cmd/label-crds/*.go)
 	cd tools && GOWORK=off go build -o $@ ./cmd/label-crds
+
+$(GEN_DISTRIBUTION): tools/go.mod tools/go.sum $(wildcard tools/cmd/gen-distribution/*.go)
+	cd tools && GOWORK=off go build -o $@ ./cmd/gen-distribution
 
 # golangci-lint is pinned in tools/go.mod too, but only `make lint` builds it
 # (about 2 minutes the first time), not `make tools`.
@@ -71,6 +75,10 @@ generate: tools ## Regenerate deepcopy, CRDs, RBAC, clients, listers, informers 
 	hack/update-codegen.sh
 	hack/sync-chart.sh
 
+.PHONY: distribution
+distribution: tools ## Write the Flux distribution tree the installer embeds (controllers/distribution/manifests) for every release in hack/distribution/releases.yaml.
+	BIN=$(BIN) hack/distribution.sh
+
 .PHONY: flux-crds
 flux-crds: tools ## Generate the Flux CRDs (tests/testdata/crds/flux) from the Flux API Go modules.
 	rm -rf $(FLUX_CRDS_DIR) && mkdir -p $(FLUX_CRDS_DIR)
@@ -89,7 +97,7 @@ monitoring-crds: tools ## Generate the ServiceMonitor and PrometheusRule CRDs (t
 .PHONY: tidy
 tidy: ## Run go mod tidy in every module.
 	for m in $(MODULES); do (cd $$m && go mod tidy); done
-	for m in tools tools/kube; do (cd $$m && GOWORK=off go mod tidy); done
+	for m in tools tools/kube tools/flux/*/; do (cd $$m && GOWORK=off go mod tidy); done
 
 .PHONY: fmt
 fmt: ## Format all Go code.

@@ -22,7 +22,7 @@ done >"$tmp/before.lst"
 tar --null -T "$tmp/before.lst" -cf - | tar -xf - -C "$work"
 
 echo ">> regenerating in $work"
-make -C "$work" --no-print-directory BIN="$root/bin" generate flux-crds monitoring-crds tidy >"$tmp/verify.log" 2>&1 || {
+make -C "$work" --no-print-directory BIN="$root/bin" generate distribution flux-crds monitoring-crds tidy >"$tmp/verify.log" 2>&1 || {
   cat "$tmp/verify.log"; echo "ERROR: generation failed"; exit 1; }
 
 # Files of the copy after generation; a generator that writes an ignored file
@@ -48,7 +48,7 @@ if [ ${#stale[@]} -gt 0 ]; then
   head -n 200 "$tmp/verify.diff"
   echo
   echo "ERROR: generated files or go.mod/go.sum are stale."
-  echo "Fix:   make generate flux-crds monitoring-crds tidy   (then commit the result)"
+  echo "Fix:   make generate distribution flux-crds monitoring-crds tidy   (then commit the result)"
   exit 1
 fi
 echo ">> generated files are up to date"

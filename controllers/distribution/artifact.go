@@ -161,19 +161,19 @@ func PullArtifact(ctx context.Context, url string, o ArtifactOptions) (*Artifact
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("the artifact %s has no layer: push the distribution tree as a tar.gz layer", url)
 	}
-	max := o.MaxSize
-	if max <= 0 {
-		max = DefaultMaxArtifactSize
+	limit := o.MaxSize
+	if limit <= 0 {
+		limit = DefaultMaxArtifactSize
 	}
-	if size, err := layers[0].Size(); err == nil && size > max {
-		return nil, fmt.Errorf("the artifact %s is too large: its layer is %d bytes, the limit is %d", url, size, max)
+	if size, err := layers[0].Size(); err == nil && size > limit {
+		return nil, fmt.Errorf("the artifact %s is too large: its layer is %d bytes, the limit is %d", url, size, limit)
 	}
 	rc, err := layers[0].Compressed()
 	if err != nil {
 		return nil, fmt.Errorf("failed to download the artifact %s: %w", url, err)
 	}
 	defer rc.Close()
-	fsys, err := ExtractTarGz(io.LimitReader(rc, max+1), max)
+	fsys, err := ExtractTarGz(io.LimitReader(rc, limit+1), limit)
 	if err != nil {
 		return nil, fmt.Errorf("the artifact %s: %w", url, err)
 	}
@@ -186,16 +186,16 @@ func PullArtifact(ctx context.Context, url string, o ArtifactOptions) (*Artifact
 // errTooLarge is returned when an archive extracts to more than its limit.
 var errTooLarge = errors.New("extracts to more than the size limit")
 
-// ExtractTarGz reads a tar.gz into memory, refusing more than max bytes of
+// ExtractTarGz reads a tar.gz into memory, refusing more than limit bytes of
 // content, entries that leave the tree (absolute paths, ..), and links whose
 // target leaves it. Links inside the tree are resolved to their target's
 // content.
-func ExtractTarGz(r io.Reader, max int64) (fs.FS, error) {
+func ExtractTarGz(r io.Reader, limit int64) (fs.FS, error) {
 	gz, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, fmt.Errorf("is not a tar.gz: %w", err)
 	}
-	defer gz.Close()
+	defer func() { _ = gz.Close() }() // the data was read and checked; Close adds nothing
 	tr := tar.NewReader(gz)
 	fsys := fstest.MapFS{}
 	links := map[string]string{}
@@ -219,8 +219,8 @@ func ExtractTarGz(r io.Reader, max int64) (fs.FS, error) {
 			}
 		case tar.TypeReg:
 			total += h.Size
-			if total > max {
-				return nil, fmt.Errorf("%w (%d bytes)", errTooLarge, max)
+			if total > limit {
+				return nil, fmt.Errorf("%w (%d bytes)", errTooLarge, limit)
 			}
 			data, err := io.ReadAll(io.LimitReader(tr, h.Size))
 			if err != nil {

@@ -73,3 +73,16 @@ func TestResolve(t *testing.T) {
 		})
 	}
 }
+
+func TestTheEmbeddedTreeHasTheSupportedReleases(t *testing.T) {
+	vs, err := Versions(Embedded())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := list(vs); got != "v2.9.5, v2.6.4" {
+		t.Errorf("embedded releases = %s", got)
+	}
+	if _, err := FromDir(t.TempDir()); err == nil || !strings.Contains(err.Error(), "--manifests-path") {
+		t.Errorf("an empty --manifests-path: %v", err)
+	}
+}

@@ -92,10 +92,10 @@ func (b *Binary) Run(fs *flag.FlagSet, env *Env, args []string, stdout, stderr i
 	case errors.Is(err, flag.ErrHelp):
 		return ExitOK
 	case err != nil:
-		fmt.Fprintf(stderr, "%s: invalid options:\n%v\n", b.Name, err)
+		_, _ = fmt.Fprintf(stderr, "%s: invalid options:\n%v\n", b.Name, err)
 		return ExitInvalid
 	case o.PrintVersion:
-		fmt.Fprintln(stdout, VersionString(b.Name))
+		_, _ = fmt.Fprintln(stdout, VersionString(b.Name))
 		return ExitOK
 	}
 	ctrl.SetLogger(zap.New(zapOptions(o)...))

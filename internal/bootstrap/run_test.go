@@ -111,8 +111,10 @@ func TestOptionErrorsComeBeforeTheKubeconfig(t *testing.T) {
 func TestAnUnreachableClusterIsAStartUpFailure(t *testing.T) {
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
 	for _, k := range []string{"KUBERNETES_SERVICE_HOST", "HOME"} {
-		t.Setenv(k, "")
-		os.Unsetenv(k)
+		t.Setenv(k, "") // restores the variable after the test
+		if err := os.Unsetenv(k); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b := newTestBinary()
 	code, _, _ := b.run(map[string]string{EnvMetricsAddr: "0", EnvHealthAddr: "0"})

@@ -27,7 +27,7 @@ var components = []string{"installer", "reporter", "exporter"}
 func dryRunApply(t *testing.T, objs []*unstructured.Unstructured) {
 	t.Helper()
 	for _, o := range objs {
-		err := env.Client.Patch(context.Background(), o.DeepCopy(), client.Apply,
+		err := env.Client.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(o.DeepCopy()),
 			client.DryRunAll, client.ForceOwnership, client.FieldOwner("packaging-test"))
 		assert.NoError(t, err, "%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
 	}

@@ -19,7 +19,7 @@ func TestRBAC(t *testing.T) {
 	for _, o := range objs {
 		switch o.GetKind() {
 		case "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding":
-			require.NoError(t, env.Client.Patch(ctx, o, client.Apply, client.ForceOwnership, client.FieldOwner("packaging-test")),
+			require.NoError(t, env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.ForceOwnership, client.FieldOwner("packaging-test")),
 				"%s %s", o.GetKind(), o.GetName())
 		}
 	}

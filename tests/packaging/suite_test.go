@@ -32,6 +32,6 @@ func TestMain(m *testing.M) {
 			return err
 		}
 		ns := find(objs, "Namespace", namespace)
-		return env.Client.Patch(context.Background(), ns, client.Apply, client.FieldOwner("packaging-test"))
+		return env.Client.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(ns), client.FieldOwner("packaging-test"))
 	}, testenv.WithMonitoringCRDs())
 }
