@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -320,8 +322,13 @@ func lookPath(t *testing.T, name string) string {
 }
 
 // TestScrapesNeverSeeAHalfBuiltSet scrapes while the report is updated over
-// and over: every scrape has the whole set of the golden namespace.
+// and over: every scrape has the whole set of the golden namespace. Each
+// update carries its own Ready time, one second after the last, so the
+// flux_report_timestamp_seconds of a scrape names the report generation it
+// was built from: the scrapes must see several generations, in order, to
+// prove that they overlapped the refreshes.
 func TestScrapesNeverSeeAHalfBuiltSet(t *testing.T) {
+	const updates = 30
 	want := len(goldenObjects())
 	refreshUntil(t, func(text string) error {
 		if n := len(series(t, text, "flux_resource_info", map[string]string{"exported_namespace": goldenNS})); n != want {
@@ -329,33 +336,70 @@ func TestScrapesNeverSeeAHalfBuiltSet(t *testing.T) {
 		}
 		return nil
 	})
+	// The seconds after the last touch are this test's: later touches come
+	// after them.
+	touchMu.Lock()
+	base := lastTouch
+	lastTouch = base.Add(updates * time.Second)
+	touchMu.Unlock()
+	last := fmt.Sprint(float64(base.Add(updates * time.Second).Unix()))
+
 	ctx := context.Background()
 	key := client.ObjectKey{Namespace: runtimeNS, Name: apiv1.DefaultName}
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
-		for i := 0; i < 30; i++ {
+		for i := 1; i <= updates; i++ {
 			var fr apiv1.FluxReport
 			if err := env.Client.Get(ctx, key, &fr); err != nil {
-				continue
+				done <- err
+				return
 			}
 			fr.Status.Conditions[0].Message = fmt.Sprintf("update %d", i)
-			_ = env.Client.Status().Update(ctx, &fr)
+			fr.Status.Conditions[0].LastTransitionTime = metav1.NewTime(base.Add(time.Duration(i) * time.Second))
+			if err := env.Client.Status().Update(ctx, &fr); err != nil {
+				done <- fmt.Errorf("update %d: %w", i, err)
+				return
+			}
+			// Room for scrapes between two updates.
+			time.Sleep(20 * time.Millisecond)
 		}
+		done <- nil
 	}()
-	scrapes := 0
-	for running := true; running; scrapes++ {
-		select {
-		case <-done:
-			running = false
-		default:
+
+	// Scrape until the updates are done and the last one is served.
+	var generations []float64
+	scrapes, updating := 0, true
+	deadline := time.Now().Add(30 * time.Second)
+	for ; ; scrapes++ {
+		require.True(t, time.Now().Before(deadline), "the last update is not served after 30s; generations seen: %v", generations)
+		if updating {
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+				updating = false
+			default:
+			}
 		}
 		text, err := exporter.Scrape()
 		require.NoError(t, err)
 		n := len(series(t, text, "flux_resource_info", map[string]string{"exported_namespace": goldenNS}))
 		require.Equal(t, want, n, "scrape %d saw a partial set", scrapes)
+		ts := series(t, text, "flux_report_timestamp_seconds", nil)
+		require.Len(t, ts, 1, "scrape %d", scrapes)
+		v, err := strconv.ParseFloat(ts[0]["__value__"], 64)
+		require.NoError(t, err)
+		if k := len(generations); k == 0 || generations[k-1] != v {
+			require.True(t, k == 0 || v > generations[k-1],
+				"scrape %d went back to an older report: %v after %v", scrapes, v, generations)
+			generations = append(generations, v)
+		}
+		if !updating && ts[0]["__value__"] == last {
+			break
+		}
 	}
-	t.Logf("%d scrapes during 30 report updates, all complete", scrapes)
+	t.Logf("%d scrapes during %d report updates, all complete; %d report generations seen", scrapes+1, updates, len(generations))
+	assert.GreaterOrEqual(t, len(generations), 5, "the scrapes did not overlap the updates: generations %v", generations)
+	assert.LessOrEqual(t, len(generations), updates+1)
 }
 
 // TestPartialReportKeepsSeries: a kind the reporter could not list is missing
@@ -386,4 +430,122 @@ func TestPartialReportKeepsSeries(t *testing.T) {
 	text, err = exporter.Scrape()
 	require.NoError(t, err)
 	assert.Empty(t, series(t, text, "flux_resource_info", inNS), "a full report without the kind drops its series")
+}
+
+// TestKindWhoseListFailsKeepsItsSeries: when the exporter cannot list one
+// kind the report names, a refresh keeps that kind's last series, refreshes
+// the other kinds and counts the failure in
+// controller_runtime_reconcile_errors_total; when the list works again the
+// kind refreshes too.
+func TestKindWhoseListFailsKeepsItsSeries(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t, "listfails")
+	buckets := map[string]string{"exported_namespace": ns, "kind": "Bucket"}
+	kustomizations := map[string]string{"exported_namespace": ns, "kind": "Kustomization"}
+	createFlux(t, fixtures.Bucket, ns, "assets", fixtures.Ready("True", "Succeeded", "ok"))
+	text := refreshUntil(t, func(text string) error {
+		if len(series(t, text, "flux_resource_info", buckets)) != 1 {
+			return fmt.Errorf("waiting for the Bucket's series")
+		}
+		return nil
+	})
+	before := series(t, text, "flux_resource_info", buckets)[0]
+	reconcileErrors := func(text string) float64 {
+		t.Helper()
+		s := series(t, text, "controller_runtime_reconcile_errors_total", map[string]string{"controller": "flux-metrics-report"})
+		require.Len(t, s, 1)
+		v, err := strconv.ParseFloat(s[0]["__value__"], 64)
+		require.NoError(t, err)
+		return v
+	}
+	errorsBefore := reconcileErrors(text)
+
+	// The exporter's ClusterRole loses Buckets: the source group's other
+	// kinds stay readable.
+	var cr rbacv1.ClusterRole
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Name: "flux-operator-exporter"}, &cr))
+	original := cr.DeepCopy().Rules
+	restore := func() {
+		t.Helper()
+		var cr rbacv1.ClusterRole
+		require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Name: "flux-operator-exporter"}, &cr))
+		cr.Rules = original
+		require.NoError(t, env.Client.Update(ctx, &cr))
+	}
+	t.Cleanup(func() { restore(); touchReport(t) })
+	for i := range cr.Rules {
+		cr.Rules[i].APIGroups = slices.DeleteFunc(cr.Rules[i].APIGroups, func(g string) bool { return g == "source.toolkit.fluxcd.io" })
+	}
+	cr.Rules = append(cr.Rules, rbacv1.PolicyRule{APIGroups: []string{"source.toolkit.fluxcd.io"},
+		Resources: []string{"gitrepositories", "ocirepositories", "helmrepositories", "helmcharts"},
+		Verbs:     []string{"get", "list", "watch"}})
+	require.NoError(t, env.Client.Update(ctx, &cr))
+	require.NoError(t, testenv.Eventually(ctx, 10*time.Second, func(context.Context) error {
+		if canList(t, "source.toolkit.fluxcd.io", "buckets") || !canList(t, "source.toolkit.fluxcd.io", "gitrepositories") {
+			return fmt.Errorf("the RBAC change is not effective yet")
+		}
+		return nil
+	}))
+	// A running informer keeps serving what it has when the permission goes
+	// (its watch stays open). The exporter drops a kind's informer itself
+	// after a failed read, and a restarted cache has none: drop it here as
+	// that does, so the next refresh must list Buckets from the API server.
+	bucket, _ := fixtures.Bucket.Object(ns, "assets")
+	require.NoError(t, exporter.Cache.RemoveInformer(ctx, bucket))
+
+	// Another kind changes meanwhile.
+	fresh := createFlux(t, fixtures.Kustomization, ns, "fresh", fixtures.Ready("False", "BuildFailed", "boom"))
+	require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
+		u := fresh.DeepCopy()
+		return exporter.Cache.Get(ctx, client.ObjectKeyFromObject(u), u)
+	}))
+
+	// The refresh waits for the new Bucket informer, which cannot list, up to
+	// fluxobj.ListTimeout (30s), then serves the report.
+	start := time.Now()
+	writeReportWithin(t, 90*time.Second, metav1.ConditionTrue)
+	t.Logf("the refresh with a failing kind took %s", time.Since(start).Round(time.Millisecond))
+	text, err := exporter.Scrape()
+	require.NoError(t, err)
+	kept := series(t, text, "flux_resource_info", buckets)
+	require.Len(t, kept, 1, "the Bucket's series is kept when its list fails")
+	assert.Equal(t, before, kept[0], "the kept series is the last one built")
+	refreshed := series(t, text, "flux_resource_info", kustomizations)
+	require.Len(t, refreshed, 1, "the other kinds are refreshed")
+	assert.Equal(t, "fresh", refreshed[0]["name"])
+	assert.Len(t, series(t, text, "flux_resource_info", map[string]string{"exported_namespace": goldenNS, "kind": "Bucket"}), 1,
+		"the golden Bucket's series is kept too")
+	assert.Greater(t, reconcileErrors(text), errorsBefore, "the failed list is a reconcile error")
+
+	// A later refresh still cannot list Buckets (now refused at once): the
+	// series stays.
+	start = time.Now()
+	touchReport(t)
+	assert.Less(t, time.Since(start), 10*time.Second, "a kind the exporter may not list fails fast once probed")
+	text, err = exporter.Scrape()
+	require.NoError(t, err)
+	assert.Len(t, series(t, text, "flux_resource_info", buckets), 1)
+
+	// The permission is back: a Bucket created now appears with the next
+	// refresh.
+	restore()
+	createFlux(t, fixtures.Bucket, ns, "after", fixtures.Ready("True", "Succeeded", "ok"))
+	refreshUntil(t, func(text string) error {
+		if n := len(series(t, text, "flux_resource_info", buckets)); n != 2 {
+			return fmt.Errorf("%d Bucket series, want 2", n)
+		}
+		return nil
+	})
+}
+
+// canList asks the API server whether the exporter may list resource of
+// group in every namespace.
+func canList(t *testing.T, group, resource string) bool {
+	t.Helper()
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:               exporterUser,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "list", Group: group, Resource: resource},
+	}}
+	require.NoError(t, env.Client.Create(context.Background(), sar))
+	return sar.Status.Allowed
 }

@@ -166,6 +166,13 @@ func touchReport(t *testing.T, edit ...func(*apiv1.FluxReport)) time.Time {
 // a partial report.
 func writeReport(t *testing.T, ready metav1.ConditionStatus, edit ...func(*apiv1.FluxReport)) time.Time {
 	t.Helper()
+	return writeReportWithin(t, 30*time.Second, ready, edit...)
+}
+
+// writeReportWithin is writeReport waiting up to timeout for the exporter's
+// refresh.
+func writeReportWithin(t *testing.T, timeout time.Duration, ready metav1.ConditionStatus, edit ...func(*apiv1.FluxReport)) time.Time {
+	t.Helper()
 	touchMu.Lock()
 	at := time.Now().Truncate(time.Second)
 	if !at.After(lastTouch) {
@@ -204,7 +211,7 @@ func writeReport(t *testing.T, ready metav1.ConditionStatus, edit ...func(*apiv1
 		Reason: reason, Message: "Reporting finished", LastTransitionTime: metav1.NewTime(at)}}
 	require.NoError(t, env.Client.Status().Update(ctx, fr))
 	want := fmt.Sprint(float64(at.Unix()))
-	scrapeUntil(t, func(text string) error {
+	scrapeWithin(t, timeout, func(text string) error {
 		s := series(t, text, "flux_report_timestamp_seconds", nil)
 		if len(s) != 1 || s[0]["__value__"] != want {
 			return fmt.Errorf("waiting for flux_report_timestamp_seconds %s, have %v", want, s)
@@ -217,8 +224,14 @@ func writeReport(t *testing.T, ready metav1.ConditionStatus, edit ...func(*apiv1
 // scrapeUntil scrapes /metrics until cond passes and returns that scrape.
 func scrapeUntil(t *testing.T, cond func(text string) error) string {
 	t.Helper()
+	return scrapeWithin(t, 30*time.Second, cond)
+}
+
+// scrapeWithin is scrapeUntil with a timeout.
+func scrapeWithin(t *testing.T, timeout time.Duration, cond func(text string) error) string {
+	t.Helper()
 	var text string
-	err := testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+	err := testenv.Eventually(context.Background(), timeout, func(context.Context) error {
 		var err error
 		if text, err = exporter.Scrape(); err != nil {
 			return err
@@ -230,7 +243,8 @@ func scrapeUntil(t *testing.T, cond func(text string) error) string {
 }
 
 // series parses an exposition and returns the label sets of name's series
-// that carry every label in match, each with its value under "__value__".
+// that carry every label in match, each with its value (a gauge's, a
+// counter's or an untyped metric's) under "__value__".
 func series(t *testing.T, text, name string, match map[string]string) []map[string]string {
 	t.Helper()
 	p := expfmt.NewTextParser(model.UTF8Validation)
@@ -256,7 +270,13 @@ func filter(mf *dto.MetricFamily, match map[string]string) []map[string]string {
 			}
 		}
 		if ok {
-			l["__value__"] = fmt.Sprint(m.GetGauge().GetValue())
+			v := m.GetGauge().GetValue()
+			if c := m.GetCounter(); c != nil {
+				v = c.GetValue()
+			} else if u := m.GetUntyped(); u != nil {
+				v = u.GetValue()
+			}
+			l["__value__"] = fmt.Sprint(v)
 			out = append(out, l)
 		}
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -84,4 +84,82 @@ func readyWith(status metav1.ConditionStatus) func(*apiv1.FluxReport) error {
 		}
 		return nil
 	}
+}
+
+// statsOf returns the stats of kind in the report and whether the report
+// lists the kind.
+func statsOf(r *apiv1.FluxReport, kind string) (apiv1.FluxReconcilerStats, bool) {
+	for _, rec := range r.Spec.ReconcilersStatus {
+		if rec.Kind == kind {
+			return rec.Stats, true
+		}
+	}
+	return apiv1.FluxReconcilerStats{}, false
+}
+
+// annotate runs kubectl annotate --overwrite on the FluxReport in ns with
+// the given key=value (or key-) arguments and returns the resourceVersion
+// of the annotated object.
+func annotate(t testing.TB, ns string, annotations ...string) string {
+	t.Helper()
+	args := append([]string{"-n", ns, "annotate", "--overwrite", "fluxreport/flux"}, annotations...)
+	out, err := testenv.Kubectl(context.Background(), env.Kubeconfig, append(args, "-o", "jsonpath={.metadata.resourceVersion}")...)
+	require.NoError(t, err)
+	rv := strings.TrimSpace(out)
+	require.NotEmpty(t, rv, "kubectl annotate printed no resourceVersion")
+	return rv
+}
+
+// handled matches a report that has handled the request value.
+func handled(value string) func(*apiv1.FluxReport) error {
+	return func(r *apiv1.FluxReport) error {
+		if r.Status.LastHandledReconcileAt != value {
+			return fmt.Errorf("lastHandledReconcileAt is %q, want %q", r.Status.LastHandledReconcileAt, value)
+		}
+		return nil
+	}
+}
+
+// requestUntil asks for a report with reconcile.fluxcd.io/requestedAt until
+// the report that handled the request satisfies cond, and returns it: the
+// reporter's cache may receive an object changed just before the request
+// after the request itself.
+func requestUntil(t testing.TB, ns, prefix string, cond func(*apiv1.FluxReport) error) *apiv1.FluxReport {
+	t.Helper()
+	var last error
+	for i := 0; i < 10; i++ {
+		value := fmt.Sprintf("%s-%d", prefix, i)
+		annotate(t, ns, apiv1.ReconcileRequestAnnotation+"="+value)
+		r := waitReport(t, ns, 10*time.Second, handled(value))
+		if last = cond(r); last == nil {
+			return r
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.NoError(t, last, "after 10 requests")
+	return nil
+}
+
+// reconciles returns the reporter's reconcile count for result (see
+// reportertest.Reconciles).
+func reconciles(t testing.TB, result string) float64 {
+	t.Helper()
+	n, err := reportertest.Reconciles(result)
+	require.NoError(t, err)
+	return n
+}
+
+// waitReconciles waits until the reporter's reconcile count for result
+// reaches want and returns it.
+func waitReconciles(t testing.TB, result string, want float64, timeout time.Duration) float64 {
+	t.Helper()
+	var n float64
+	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(context.Context) error {
+		if n = reconciles(t, result); n < want {
+			return fmt.Errorf("controller_runtime_reconcile_total{controller=%q,result=%q} is %v, want %v",
+				reportertest.ControllerName, result, n, want)
+		}
+		return nil
+	}))
+	return n
 }

@@ -6,14 +6,15 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"net/http"
+	"os"
 	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,8 +27,15 @@ import (
 
 var env *testenv.Env
 
+// TestMain starts the control plane only when benchmarks are asked for
+// (-bench): the package has no tests, and `go test ./...` (make test) must
+// not start etcd and kube-apiserver for nothing.
 func TestMain(m *testing.M) {
+	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		os.Exit(m.Run())
+	}
 	testenv.Main(m, func(e *testenv.Env) error { env = e; return nil })
 }
 
