@@ -317,7 +317,7 @@ func TestExporterOnlyReads(t *testing.T) {
 func lookPath(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
-	require.NoError(t, err, "%s is needed: install the Debian package prometheus (`make testenv` does)", name)
+	require.NoError(t, err, "%s is needed: install the Debian package prometheus (`make prometheus` does; `make test` runs it)", name)
 	return p
 }
 

@@ -1,7 +1,12 @@
-// Command flux-operator-installer reconciles FluxInstance objects: it installs, upgrades and supervises Flux.
+// Command flux-operator-installer reconciles FluxInstance objects: it
+// installs, upgrades and supervises Flux. `flux-operator-installer build -f
+// FILE` prints what an instance would apply, without a cluster.
 package main
 
 import (
+	"context"
+	"os"
+
 	"github.com/fluxops/flux-operator/internal/bootstrap"
 )
 
@@ -11,5 +16,8 @@ import (
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch,namespace=flux-system
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "build" {
+		os.Exit(runBuild(context.Background(), os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	bootstrap.Main(bootstrap.Binary{Name: "flux-operator-installer"})
 }

@@ -1,0 +1,252 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/fluxcd/pkg/ssa"
+	"github.com/opencontainers/go-digest"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/distribution"
+)
+
+// Labels the build puts on every object.
+const (
+	ManagedByLabel      = "app.kubernetes.io/managed-by"
+	ManagedBy           = "flux-operator"
+	InstanceLabel       = "app.kubernetes.io/instance"
+	VersionLabel        = "app.kubernetes.io/version"
+	PartOfLabel         = "app.kubernetes.io/part-of"
+	OwnerNameLabel      = "fluxcd.controlplane.io/name"
+	OwnerNamespaceLabel = "fluxcd.controlplane.io/namespace"
+	PruneAnnotation     = "fluxcd.controlplane.io/prune"
+	ShardRoleAnnotation = "sharding.fluxcd.io/role"
+)
+
+// Request is what to build.
+type Request struct {
+	// Spec is the FluxInstance spec.
+	Spec *apiv1.FluxInstanceSpec
+	// Name and Namespace are the FluxInstance's; Flux is installed in
+	// Namespace.
+	Name, Namespace string
+	// Distribution is the distribution tree: embedded, a directory or a
+	// pulled artifact.
+	Distribution fs.FS
+	// LastAppliedVersion is the Flux version installed now (from
+	// status.lastAppliedRevision), "" for a first install.
+	LastAppliedVersion string
+}
+
+// Result is a built FluxInstance.
+type Result struct {
+	// Version is the Flux release built, e.g. v2.9.5; Newest the newest the
+	// distribution has, and Outdated whether Version is older.
+	Version, Newest string
+	Outdated        bool
+	// Revision is <Version>@sha256:<hex of the digest of YAML>.
+	Revision string
+	// Objects are the objects to apply, in server-side apply order.
+	Objects []*unstructured.Unstructured
+	// YAML is the built multi-document YAML the revision is computed from.
+	YAML []byte
+	// Components are the images of the components' Deployments.
+	Components []apiv1.ComponentImage
+	// Warnings are what the build did not do as asked, without failing:
+	// each says what and what to do.
+	Warnings []string
+}
+
+// Build builds req. Its errors name the field, the value and what to do,
+// as a BuildFailed condition carries them; nothing is written anywhere but
+// to memory.
+func Build(_ context.Context, req Request) (*Result, error) {
+	spec := req.Spec
+	if spec == nil {
+		return nil, fmt.Errorf("the FluxInstance has no spec")
+	}
+	if req.Namespace == "" {
+		req.Namespace = apiv1.DefaultNamespace
+	}
+	if req.Name == "" {
+		req.Name = apiv1.DefaultName
+	}
+	available, err := distribution.Versions(req.Distribution)
+	if err != nil {
+		return nil, err
+	}
+	res, err := distribution.Resolve(spec.Distribution.Version, available, req.LastAppliedVersion)
+	if err != nil {
+		return nil, err
+	}
+	if err := validate(spec); err != nil {
+		return nil, err
+	}
+	g := &generator{req: req, spec: spec, version: distribution.VersionString(res.Version), minor: res.Version.Minor()}
+	if g.components, err = components(spec, g.minor); err != nil {
+		return nil, err
+	}
+	nPatches := 0
+	if spec.Kustomize != nil {
+		nPatches = len(spec.Kustomize.Patches)
+	}
+	rm, err := g.run(nPatches)
+	if err != nil {
+		return nil, g.explain(err, nPatches)
+	}
+	data, err := rm.AsYaml()
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode the built manifests: %w", err)
+	}
+	out := &Result{Version: g.version, Newest: distribution.VersionString(res.Newest), Outdated: res.Outdated,
+		YAML: data, Revision: g.version + "@" + digest.FromBytes(data).String(), Warnings: g.warnings}
+	for _, r := range rm.Resources() {
+		data, err := r.MarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(data); err != nil {
+			return nil, fmt.Errorf("failed to read the built %s %s: %w", r.GetKind(), r.GetName(), err)
+		}
+		out.Objects = append(out.Objects, u)
+	}
+	sort.Sort(ssa.SortableUnstructureds(out.Objects))
+	out.Components = componentImages(out.Objects, g.components)
+	return out, nil
+}
+
+// run generates the kustomization with the first n user patches and builds it.
+func (g *generator) run(n int) (resmap.ResMap, error) {
+	g.fs, g.warnings = filesys.MakeFsInMemory(), nil
+	if err := g.generate(n); err != nil {
+		return nil, err
+	}
+	opts := krusty.MakeDefaultOptions()
+	// Shards include the component files of the parent directory; the
+	// whole tree is in memory, so nothing outside it can be read.
+	opts.LoadRestrictions = types.LoadRestrictionsNone
+	return krusty.MakeKustomizer(opts).Run(g.fs, root)
+}
+
+// explain names the user patch that fails a build: when the build without
+// the user's patches works, it adds them one at a time until one fails.
+func (g *generator) explain(err error, n int) error {
+	var bad *buildError
+	if errors.As(err, &bad) || n == 0 {
+		return err
+	}
+	if _, base := g.run(0); base != nil {
+		return fmt.Errorf("failed to build the Flux manifests: %w", err)
+	}
+	for i := 1; i <= n; i++ {
+		if _, perr := g.run(i); perr != nil {
+			return fmt.Errorf("spec.kustomize.patches[%d]%s failed: %w; fix or remove the patch (the running installation is left as it is)",
+				i-1, targetString(g.spec.Kustomize.Patches[i-1].Target), perr)
+		}
+	}
+	return fmt.Errorf("failed to build the Flux manifests: %w", err)
+}
+
+// buildError is an error of the spec found before kustomize runs.
+type buildError struct{ err error }
+
+func (e *buildError) Error() string { return e.err.Error() }
+
+func targetString(t *apiv1.PatchSelector) string {
+	if t == nil {
+		return ""
+	}
+	var parts []string
+	for _, kv := range [][2]string{{"group", t.Group}, {"version", t.Version}, {"kind", t.Kind}, {"name", t.Name},
+		{"namespace", t.Namespace}, {"labelSelector", t.LabelSelector}, {"annotationSelector", t.AnnotationSelector}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+"="+kv[1])
+		}
+	}
+	return " (target " + strings.Join(parts, ", ") + ")"
+}
+
+// componentImages reads the image of each component's Deployment.
+func componentImages(objs []*unstructured.Unstructured, comps []string) []apiv1.ComponentImage {
+	var out []apiv1.ComponentImage
+	for _, c := range comps {
+		for _, o := range objs {
+			if o.GetKind() != "Deployment" || o.GetName() != c {
+				continue
+			}
+			containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+			for _, ct := range containers {
+				cm, _ := ct.(map[string]any)
+				if cm["name"] != "manager" {
+					continue
+				}
+				ref, _ := cm["image"].(string)
+				repo, tag, dig := splitImage(ref)
+				out = append(out, apiv1.ComponentImage{Name: c, Repository: repo, Tag: tag, Digest: dig})
+			}
+		}
+	}
+	return out
+}
+
+// splitImage splits repo[:tag][@digest].
+func splitImage(ref string) (repo, tag, dig string) {
+	repo, dig, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo, tag = repo[:i], repo[i+1:]
+	}
+	if tag == "" {
+		tag = "latest"
+	}
+	return repo, tag, dig
+}
+
+const root = "/flux"
+
+// generator writes the kustomization of one build into an in-memory tree.
+type generator struct {
+	req        Request
+	spec       *apiv1.FluxInstanceSpec
+	version    string
+	minor      uint64
+	components []string
+	fs         filesys.FileSystem
+	warnings   []string
+}
+
+func (g *generator) write(name string, data []byte) error {
+	p := path.Join(root, name)
+	if err := g.fs.MkdirAll(path.Dir(p)); err != nil {
+		return err
+	}
+	return g.fs.WriteFile(p, data)
+}
+
+func (g *generator) writeYAML(name string, v any) error {
+	data, err := yaml.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return g.write(name, data)
+}
+
+func (g *generator) copyFile(name string) ([]byte, error) {
+	data, err := fs.ReadFile(g.req.Distribution, path.Join(distribution.FluxDir, g.version, name))
+	if err != nil {
+		return nil, fmt.Errorf("the distribution of Flux %s has no %s: %w", g.version, name, err)
+	}
+	return data, nil
+}

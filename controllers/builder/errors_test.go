@@ -1,0 +1,186 @@
+package builder
+
+import (
+	"context"
+	"io/fs"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/distribution"
+)
+
+func TestBadInputGetsAnErrorNamingTheFieldAndWhatToDo(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*apiv1.FluxInstanceSpec)
+		want string
+	}{
+		{"an unknown component", func(s *apiv1.FluxInstanceSpec) { s.Components = []apiv1.Component{"source-controller", "flagger"} },
+			`spec.components: "flagger" is not a Flux component: use source-controller, kustomize-controller`},
+		{"source-watcher on a release without it", func(s *apiv1.FluxInstanceSpec) {
+			s.Distribution.Version = "2.6.x"
+			s.Components = []apiv1.Component{"source-controller", "source-watcher"}
+		}, "spec.components: source-watcher is part of Flux from v2.7.0: remove it or set spec.distribution.version to 2.7.x or later"},
+		{"a version range with no match", func(s *apiv1.FluxInstanceSpec) { s.Distribution.Version = "2.7.x" },
+			`spec.distribution.version "2.7.x" matches none of the available Flux releases (v2.9.5, v2.6.4)`},
+		{"a variant the distribution has no image list for", func(s *apiv1.FluxInstanceSpec) { s.Distribution.Variant = "enterprise-distroless" },
+			`spec.distribution.variant "enterprise-distroless": the distribution has no image list flux-images/v2.9.5/enterprise-distroless.yaml`},
+		{"a malformed patch", func(s *apiv1.FluxInstanceSpec) {
+			s.Kustomize = &apiv1.Kustomize{Patches: []apiv1.Patch{{Patch: "- op: add\n  path: [not a path\n",
+				Target: &apiv1.PatchSelector{Kind: "Deployment"}}}}
+		}, "spec.kustomize.patches[0] (target kind=Deployment) failed"},
+		{"a patch whose JSON path is not in the target", func(s *apiv1.FluxInstanceSpec) {
+			s.Kustomize = &apiv1.Kustomize{Patches: []apiv1.Patch{{Patch: "- op: replace\n  path: /spec/template/spec/containers/5/image\n  value: x\n",
+				Target: &apiv1.PatchSelector{Kind: "Deployment", Name: "source-controller"}}}}
+		}, "spec.kustomize.patches[0] (target kind=Deployment, name=source-controller) failed"},
+		{"a sync provider of another kind", func(s *apiv1.FluxInstanceSpec) {
+			s.Sync = &apiv1.Sync{Kind: "OCIRepository", URL: "oci://ghcr.io/x/y", Ref: "latest", Path: "./", Provider: "github"}
+		}, "spec.sync.provider 'github' is only valid for a GitRepository sync, not OCIRepository"},
+		{"an OCI sync without oci://", func(s *apiv1.FluxInstanceSpec) {
+			s.Sync = &apiv1.Sync{Kind: "OCIRepository", URL: "https://ghcr.io/x/y", Ref: "latest", Path: "./"}
+		}, `spec.sync.url "https://ghcr.io/x/y" of an OCIRepository sync must start with oci://`},
+		{"persistent shards without storage", func(s *apiv1.FluxInstanceSpec) {
+			s.Sharding = &apiv1.Sharding{Shards: []string{"a"}, Storage: "persistent"}
+		}, "spec.storage must be set when spec.sharding.storage is 'persistent'"},
+		{"a shard listed twice", func(s *apiv1.FluxInstanceSpec) { s.Sharding = &apiv1.Sharding{Shards: []string{"a", "a"}} },
+			`spec.sharding.shards lists "a" twice`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := defaultSpec()
+			tc.edit(&spec)
+			_, err := Build(context.Background(), Request{Spec: &spec, Distribution: distribution.Embedded()})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, tc.want)
+			}
+		})
+	}
+	spec := defaultSpec()
+	spec.Distribution.Version = "2.6.x"
+	_, err := Build(context.Background(), Request{Spec: &spec, Distribution: distribution.Embedded(), LastAppliedVersion: "v2.9.5"})
+	if err == nil || !strings.Contains(err.Error(), "downgrading from v2.9.5 to v2.6.4 is not supported") {
+		t.Errorf("a minor downgrade: %v", err)
+	}
+}
+
+func TestTheRevisionFollowsTheBuiltManifests(t *testing.T) {
+	a, b := build(t, defaultSpec()), build(t, defaultSpec())
+	if a.Revision != b.Revision || !strings.HasPrefix(a.Revision, "v2.9.5@sha256:") || len(a.Revision) != len("v2.9.5@sha256:")+64 {
+		t.Errorf("revisions %s and %s of one spec", a.Revision, b.Revision)
+	}
+	spec := defaultSpec()
+	spec.Distribution.ImagePullSecret = "creds"
+	if c := build(t, spec); c.Revision == a.Revision {
+		t.Errorf("a changed spec kept the revision %s", c.Revision)
+	}
+	if got := a.Components; len(got) != 4 || got[0].Name != "source-controller" || got[0].Repository != "ghcr.io/fluxcd/source-controller" ||
+		got[0].Tag != "v1.9.5" || !strings.HasPrefix(got[0].Digest, "sha256:") {
+		t.Errorf("components = %+v", got)
+	}
+}
+
+func TestObjectsComeInApplyOrder(t *testing.T) {
+	res := build(t, defaultSpec())
+	rank := map[string]int{"CustomResourceDefinition": 0, "Namespace": 1, "ClusterRole": 2, "ClusterRoleBinding": 3,
+		"ResourceQuota": 4, "ServiceAccount": 5, "Service": 6, "Deployment": 7}
+	last := -1
+	for _, o := range res.Objects {
+		r, ok := rank[o.GetKind()]
+		if !ok {
+			continue
+		}
+		if r < last {
+			t.Fatalf("%s %s comes after a later kind", o.GetKind(), o.GetName())
+		}
+		last = r
+	}
+	if res.Objects[0].GetKind() != "CustomResourceDefinition" {
+		t.Errorf("first object is a %s", res.Objects[0].GetKind())
+	}
+}
+
+// kindEnums returns the kind enums of the Alert CRD's versions.
+func kindEnums(t *testing.T, res *Result) [][]any {
+	t.Helper()
+	for _, o := range res.Objects {
+		if o.GetName() != "alerts.notification.toolkit.fluxcd.io" {
+			continue
+		}
+		var out [][]any
+		versions, _, _ := unstructured.NestedSlice(o.Object, "spec", "versions")
+		for _, v := range versions {
+			enum, _, _ := unstructured.NestedSlice(v.(map[string]any), "schema", "openAPIV3Schema", "properties", "spec",
+				"properties", "eventSources", "items", "properties", "kind", "enum")
+			out = append(out, enum)
+		}
+		return out
+	}
+	t.Fatal("no Alert CRD")
+	return nil
+}
+
+func TestTheNotificationCRDsAcceptFluxInstance(t *testing.T) {
+	for _, version := range []string{"2.9.x", "2.6.x"} {
+		spec := defaultSpec()
+		spec.Distribution.Version = version
+		for i, enum := range kindEnums(t, build(t, spec)) {
+			found := false
+			for _, k := range enum {
+				found = found || k == "FluxInstance"
+			}
+			if !found {
+				t.Errorf("Flux %s: Alert version %d kind enum %v has no FluxInstance", version, i, enum)
+			}
+		}
+	}
+}
+
+// reshaped returns the embedded tree with the notification-controller file
+// of v2.9.5 changed by edit, as a future release might change it.
+func reshaped(t *testing.T, edit func(string) string) fs.FS {
+	t.Helper()
+	tree := fstest.MapFS{}
+	err := fs.WalkDir(distribution.Embedded(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(distribution.Embedded(), p)
+		if strings.HasSuffix(p, "v2.9.5/notification-controller.yaml") {
+			data = []byte(edit(string(data)))
+		}
+		tree[p] = &fstest.MapFile{Data: data}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+func TestTheCRDPatchFindsEnumsByWhatTheyHoldNotWhereTheySit(t *testing.T) {
+	// The enum moves under another property name, as a new release might
+	// reshape the schema: it is still found and patched.
+	moved := reshaped(t, func(s string) string { return strings.ReplaceAll(s, "eventSources:", "sources:") })
+	res, err := Build(context.Background(), Request{Spec: ptr(defaultSpec()), Distribution: moved})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(res.YAML), "- FluxInstance") || len(res.Warnings) != 0 {
+		t.Errorf("a moved enum was not patched (warnings %v)", res.Warnings)
+	}
+	// No enum of Flux kinds at all: the build succeeds, unpatched, and says so.
+	noEnum := reshaped(t, func(s string) string { return strings.ReplaceAll(s, "- GitRepository", "- GitRepo") })
+	res, err = Build(context.Background(), Request{Spec: ptr(defaultSpec()), Distribution: noEnum})
+	if err != nil {
+		t.Fatalf("a CRD without the enum failed the build: %v", err)
+	}
+	if len(res.Warnings) != 2 || !strings.Contains(res.Warnings[0], "alerts.notification.toolkit.fluxcd.io has no enum of Flux kinds") {
+		t.Errorf("warnings = %v", res.Warnings)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,113 @@
+package builder
+
+import (
+	"fmt"
+	"slices"
+
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/resid"
+	"sigs.k8s.io/yaml"
+)
+
+type shardOutput struct {
+	resources []string
+	patches   []types.Patch
+}
+
+// sharding writes one copy of every shardable controller per shard, named
+// <component>-<shard>, that reconciles only the objects labelled
+// <key>=<shard>; the main controllers reconcile the objects without the
+// label. Shards share the main ServiceAccounts, CRDs and RBAC.
+func (g *generator) sharding() (*shardOutput, error) {
+	s := g.spec.Sharding
+	out := &shardOutput{}
+	if s == nil || len(s.Shards) == 0 {
+		return out, nil
+	}
+	key := s.Key
+	if key == "" {
+		key = defaultShardingKey
+	}
+	var comps []string
+	for _, c := range shardable(g.minor) {
+		if g.has(c) {
+			comps = append(comps, c)
+		}
+	}
+	if len(comps) == 0 {
+		return out, nil
+	}
+	seen := map[string]bool{}
+	for _, shard := range s.Shards {
+		if seen[shard] {
+			return nil, fmt.Errorf("spec.sharding.shards lists %q twice", shard)
+		}
+		seen[shard] = true
+	}
+	// The main controllers leave the shards' objects alone.
+	out.patches = append(out.patches, patch(&types.Selector{ResId: resID("apps", "Deployment", joinAlt(comps)),
+		AnnotationSelector: "!" + ShardRoleAnnotation}, addArgs("--watch-label-selector=!"+key)...))
+
+	persistent := s.Storage == "persistent" && g.spec.Storage != nil && slices.Contains(comps, SourceController)
+	for _, shard := range s.Shards {
+		k := newKustomization()
+		k.Namespace = g.req.Namespace
+		k.NameSuffix = "-" + shard
+		k.CommonAnnotations = map[string]string{ShardRoleAnnotation: "shard"}
+		for _, c := range comps {
+			k.Resources = append(k.Resources, "../"+c+".yaml")
+		}
+		if persistent {
+			if err := g.writeYAML(shard+"/pvc.yaml", pvc(SourceController, g.spec.Storage)); err != nil {
+				return nil, err
+			}
+			k.Resources = append(k.Resources, "pvc.yaml")
+		}
+		// What the main installation already has.
+		for _, kind := range []string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+			"ServiceAccount", "NetworkPolicy", "ResourceQuota"} {
+			data, _ := yaml.Marshal(map[string]any{"$patch": "delete", "apiVersion": "v1", "kind": kind,
+				"metadata": map[string]string{"name": "any"}})
+			k.Patches = append(k.Patches, types.Patch{Patch: string(data), Target: &types.Selector{ResId: resid.ResId{Gvk: gvk("", kind)}}})
+		}
+		for _, c := range comps {
+			shardName := c + "-" + shard
+			ops := []jsonPatch{
+				{Op: "replace", Path: "/spec/selector/matchLabels/app", Value: shardName},
+				{Op: "replace", Path: "/spec/template/metadata/labels/app", Value: shardName},
+				{Op: "replace", Path: "/spec/template/spec/serviceAccountName", Value: c},
+				{Op: "add", Path: argsPath + "/-", Value: "--watch-label-selector=" + key + "=" + shard},
+			}
+			if c == SourceController || c == SourceWatcher {
+				ops = append(ops, jsonPatch{Op: "replace", Path: argsPath + "/6",
+					Value: fmt.Sprintf("--storage-adv-addr=%s.$(RUNTIME_NAMESPACE).svc.%s.", shardName, g.domain())})
+				k.Patches = append(k.Patches, patch(&types.Selector{ResId: resID("", "Service", c)},
+					jsonPatch{Op: "replace", Path: "/spec/selector/app", Value: shardName}))
+			}
+			if c == SourceController && persistent {
+				ops = append(ops,
+					jsonPatch{Op: "add", Path: "/spec/template/spec/volumes/-", Value: map[string]any{
+						"name": "persistent-data", "persistentVolumeClaim": map[string]any{"claimName": SourceController + "-" + shard}}},
+					jsonPatch{Op: "replace", Path: containerPath + "/volumeMounts/0", Value: map[string]any{
+						"name": "persistent-data", "mountPath": "/data"}})
+			}
+			k.Patches = append(k.Patches, patch(&types.Selector{ResId: resID("apps", "Deployment", c)}, ops...))
+		}
+		if err := g.writeYAML(shard+"/kustomization.yaml", k); err != nil {
+			return nil, err
+		}
+		out.resources = append(out.resources, shard)
+	}
+	return out, nil
+}
+
+func joinAlt(ss []string) string {
+	s := ""
+	for i, x := range ss {
+		if i > 0 {
+			s += "|"
+		}
+		s += x
+	}
+	return s
+}
