@@ -134,13 +134,17 @@ testenv: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 	hack/build-kube.sh $(KUBE_BIN)
 
 .PHONY: test
-test: testenv build prometheus ## Run all tests: unit, envtest (real kube-apiserver + etcd) and e2e on a local kwok cluster.
+test: testenv build prometheus registry ## Run all tests: unit, envtest (real kube-apiserver + etcd) and e2e on a local kwok cluster.
 	for m in $(MODULES); do echo ">> go test $$m"; (cd $$m && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...); done
 	$(MAKE) test-e2e
 
 .PHONY: prometheus
 prometheus: ## Install Debian's prometheus package (promtool and server, for the exporter tests) when missing.
-	hack/ensure-prometheus.sh
+	hack/ensure-package.sh prometheus promtool prometheus
+
+.PHONY: registry
+registry: ## Install Debian's docker-registry package (the CNCF Distribution registry, for the installer's artifact tests) when missing.
+	hack/ensure-package.sh docker-registry docker-registry
 
 .PHONY: test-e2e
 test-e2e: testenv build ## Run the end-to-end tests on a local kwok cluster.

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -212,3 +213,35 @@ func TestKeychainFromSecret(t *testing.T) {
 }
 
 var _ v1.Image = empty.Image
+
+func TestThePollerSeesATagMove(t *testing.T) {
+	host, o := startRegistry(t)
+	first := push(t, host+"/manifests:latest", tarGz(t, tree...))
+	moved := make(chan string, 4)
+	failed := make(chan error, 4)
+	p := &ArtifactPoller{URL: "oci://" + host + "/manifests", Options: o, Interval: 20 * time.Millisecond, Last: first,
+		Moved: func(d string) { moved <- d }, Failed: func(err error) { failed <- err }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+
+	second := push(t, host+"/manifests:latest", tarGz(t, append(tree, entry{name: "flux/v2.9.5/rbac.yaml", body: "x"})...))
+	select {
+	case d := <-moved:
+		if d != second {
+			t.Errorf("moved to %s, want %s", d, second)
+		}
+	case err := <-failed:
+		t.Fatal(err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the poller did not see the tag move")
+	}
+	select {
+	case d := <-moved:
+		t.Errorf("a second move to %s without a push", d)
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	<-done
+}

@@ -1,0 +1,193 @@
+package installer_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/builder"
+	"github.com/fluxops/flux-operator/controllers/distribution"
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+const (
+	registryUser     = "flux"
+	registryPassword = "s3cret-for-tests"
+)
+
+// startRegistry runs Debian's docker-registry (the CNCF Distribution
+// registry) on a free loopback port over plain HTTP, with htpasswd
+// authentication, and returns host:port.
+func startRegistry(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	require.NoError(t, err, "the registry tests need Debian's docker-registry package: run `make registry` (make test does)")
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte(registryPassword), bcrypt.DefaultCost)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(registryUser+":"+string(hash)+"\n"), 0o600))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	config := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: %s
+http:
+  addr: %s
+auth:
+  htpasswd:
+    realm: flux-operator-tests
+    path: %s
+`, filepath.Join(dir, "data"), addr, filepath.Join(dir, "htpasswd"))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.yml"), []byte(config), 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "serve", filepath.Join(dir, "config.yml"))
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	require.NoError(t, testenv.Eventually(context.Background(), 20*time.Second, func(context.Context) error {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, logs.String())
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			return fmt.Errorf("/v2/ answered %d, want 401 (authentication on)", resp.StatusCode)
+		}
+		return nil
+	}))
+	return addr
+}
+
+// distributionLayer is the embedded distribution tree as a tar.gz, the way
+// the Flux Operator's manifests artifact holds it.
+func distributionLayer(t *testing.T, extra map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	write := func(p string, data []byte) {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: p, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write(data)
+		require.NoError(t, err)
+	}
+	require.NoError(t, fs.WalkDir(distribution.Embedded(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(distribution.Embedded(), p)
+		write(p, data)
+		return err
+	}))
+	for p, body := range extra {
+		write(p, []byte(body))
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, gz.Close())
+	return buf.Bytes()
+}
+
+func pushArtifact(t *testing.T, ref string, layer []byte) string {
+	t.Helper()
+	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: static.NewLayer(layer, "application/vnd.cncf.flux.content.v1.tar+gzip")})
+	require.NoError(t, err)
+	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), "application/vnd.cncf.flux.config.v1+json")
+	r, err := name.ParseReference(ref, name.Insecure)
+	require.NoError(t, err)
+	require.NoError(t, remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: registryUser, Password: registryPassword})))
+	d, err := img.Digest()
+	require.NoError(t, err)
+	return d.String()
+}
+
+// The distribution, pushed as an OCI artifact to a registry that needs
+// credentials, is pulled with the credentials of a dockerconfigjson Secret
+// made with kubectl, built, and its digest recorded; a moved tag is seen by
+// the poller.
+func TestTheDistributionArtifactFromAPrivateRegistry(t *testing.T) {
+	ctx := context.Background()
+	host := startRegistry(t)
+	url := "oci://" + host + "/flux-operator-manifests"
+	first := pushArtifact(t, host+"/flux-operator-manifests:latest", distributionLayer(t, nil))
+
+	_, err := testenv.Kubectl(ctx, env.Kubeconfig, "-n", "default", "create", "secret", "docker-registry", "registry-creds",
+		"--docker-server="+host, "--docker-username="+registryUser, "--docker-password="+registryPassword)
+	require.NoError(t, err)
+	var secret corev1.Secret
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "registry-creds"}, &secret))
+	kc, err := distribution.KeychainFromSecret(ctx, &secret)
+	require.NoError(t, err)
+	opts := distribution.ArtifactOptions{Keychain: kc, PlainHTTP: []string{host}}
+
+	// Without the credentials the registry says no, and the error says so.
+	_, err = distribution.PullArtifact(ctx, url, distribution.ArtifactOptions{PlainHTTP: []string{host}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "failed to pull the artifact "+url)
+	assert.Contains(t, strings.ToUpper(err.Error()), "UNAUTHORIZED")
+
+	a, err := distribution.PullArtifact(ctx, url, opts)
+	require.NoError(t, err)
+	assert.Equal(t, first, a.Digest)
+	spec := apiv1.FluxInstanceSpec{Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd", Artifact: url}}
+	res, err := builder.Build(ctx, builder.Request{Spec: &spec, Distribution: a.FS})
+	require.NoError(t, err)
+	embedded, err := builder.Build(ctx, builder.Request{Spec: &spec, Distribution: distribution.Embedded()})
+	require.NoError(t, err)
+	assert.Equal(t, embedded.Revision, res.Revision, "the artifact holds the embedded tree: same build")
+
+	// The tag moves: the poller reports the new digest.
+	moved := make(chan string, 1)
+	p := &distribution.ArtifactPoller{URL: url, Options: opts, Interval: 100 * time.Millisecond, Last: first,
+		Moved: func(d string) { moved <- d }}
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go p.Run(pctx)
+	second := pushArtifact(t, host+"/flux-operator-manifests:latest",
+		distributionLayer(t, map[string]string{"flux/v2.9.5/NOTES": "a new build of the same release\n"}))
+	require.NotEqual(t, first, second)
+	select {
+	case d := <-moved:
+		assert.Equal(t, second, d)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the poller did not see the moved tag")
+	}
+
+	// A secret of the wrong type is refused with what to do.
+	_, err = testenv.Kubectl(ctx, env.Kubeconfig, "-n", "default", "create", "secret", "generic", "opaque-creds",
+		"--from-literal=username="+registryUser)
+	require.NoError(t, err)
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "opaque-creds"}, &secret))
+	_, err = distribution.KeychainFromSecret(ctx, &secret)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"opaque-creds" is of type "Opaque": it must be of type kubernetes.io/dockerconfigjson`)
+}
