@@ -3,7 +3,6 @@ module github.com/fluxops/flux-operator/reporter
 go 1.27.3
 
 require (
-	github.com/dustin/go-humanize v1.1.0
 	github.com/fluxcd/cli-utils v1.4.0
 	github.com/fluxops/flux-operator/apis v0.0.0
 	github.com/fluxops/flux-operator/generated v0.0.0

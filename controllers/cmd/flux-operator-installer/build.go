@@ -43,6 +43,8 @@ func runBuild(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		"The Flux version installed now, to check an upgrade as the installer would (a minor downgrade fails).")
 	plainHTTP := fs.String("artifact-plain-http", os.Getenv("ARTIFACT_PLAIN_HTTP"),
 		"Comma-separated registries (host[:port]) of distribution artifacts spoken to over plain HTTP. Env: ARTIFACT_PLAIN_HTTP.")
+	caFile := fs.String("artifact-ca-file", os.Getenv("ARTIFACT_CA_FILE"),
+		"A PEM bundle of the certificate authorities of private registries, trusted besides the system's. Env: ARTIFACT_CA_FILE.")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -58,7 +60,14 @@ func runBuild(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		_, _ = fmt.Fprintf(stderr, "build: %v\n", err)
 		return 2
 	}
-	dist, err := buildDistribution(ctx, fi, *manifests, splitList(*plainHTTP))
+	ao := distribution.ArtifactOptions{PlainHTTP: splitList(*plainHTTP)}
+	if *caFile != "" {
+		if ao.RootCAs, err = distribution.LoadCAFile(*caFile); err != nil {
+			_, _ = fmt.Fprintf(stderr, "build: %v\n", err)
+			return 2
+		}
+	}
+	dist, err := buildDistribution(ctx, fi, *manifests, ao)
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "build: %v\n", err)
 		return 1
@@ -116,12 +125,12 @@ func readInstance(file string, stdin io.Reader) (*apiv1.FluxInstance, error) {
 	return fi, nil
 }
 
-func buildDistribution(ctx context.Context, fi *apiv1.FluxInstance, manifests string, plainHTTP []string) (fs.FS, error) {
+func buildDistribution(ctx context.Context, fi *apiv1.FluxInstance, manifests string, ao distribution.ArtifactOptions) (fs.FS, error) {
 	switch {
 	case manifests != "":
 		return distribution.FromDir(manifests)
 	case fi.Spec.Distribution.Artifact != "":
-		a, err := distribution.PullArtifact(ctx, fi.Spec.Distribution.Artifact, distribution.ArtifactOptions{PlainHTTP: plainHTTP})
+		a, err := distribution.PullArtifact(ctx, fi.Spec.Distribution.Artifact, ao)
 		if err != nil {
 			return nil, err
 		}
