@@ -86,8 +86,8 @@ type Artifact struct {
 	Digest string
 }
 
-// ParseArtifactURL parses an oci:// URL (tag latest when none is given).
-func ParseArtifactURL(url string, o ArtifactOptions) (name.Reference, error) {
+// parseArtifactURL parses an oci:// URL (tag latest when none is given).
+func parseArtifactURL(url string, o ArtifactOptions) (name.Reference, error) {
 	s, ok := strings.CutPrefix(url, "oci://")
 	if !ok {
 		return nil, fmt.Errorf("spec.distribution.artifact %q must start with oci://", url)
@@ -121,7 +121,7 @@ func (o ArtifactOptions) remote(ctx context.Context) []remote.Option {
 // ArtifactDigest returns the manifest digest the URL points to now, with a
 // HEAD request where the registry answers one.
 func ArtifactDigest(ctx context.Context, url string, o ArtifactOptions) (string, error) {
-	ref, err := ParseArtifactURL(url, o)
+	ref, err := parseArtifactURL(url, o)
 	if err != nil {
 		return "", err
 	}
@@ -142,7 +142,7 @@ func ArtifactDigest(ctx context.Context, url string, o ArtifactOptions) (string,
 // the tree, when a link points out of it, or when the tree is not a
 // distribution.
 func PullArtifact(ctx context.Context, url string, o ArtifactOptions) (*Artifact, error) {
-	ref, err := ParseArtifactURL(url, o)
+	ref, err := parseArtifactURL(url, o)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +173,7 @@ func PullArtifact(ctx context.Context, url string, o ArtifactOptions) (*Artifact
 		return nil, fmt.Errorf("failed to download the artifact %s: %w", url, err)
 	}
 	defer rc.Close()
-	fsys, err := ExtractTarGz(io.LimitReader(rc, limit+1), limit)
+	fsys, err := extractTarGz(io.LimitReader(rc, limit+1), limit)
 	if err != nil {
 		return nil, fmt.Errorf("the artifact %s: %w", url, err)
 	}
@@ -186,11 +186,11 @@ func PullArtifact(ctx context.Context, url string, o ArtifactOptions) (*Artifact
 // errTooLarge is returned when an archive extracts to more than its limit.
 var errTooLarge = errors.New("extracts to more than the size limit")
 
-// ExtractTarGz reads a tar.gz into memory, refusing more than limit bytes of
+// extractTarGz reads a tar.gz into memory, refusing more than limit bytes of
 // content, entries that leave the tree (absolute paths, ..), and links whose
 // target leaves it. Links inside the tree are resolved to their target's
 // content.
-func ExtractTarGz(r io.Reader, limit int64) (fs.FS, error) {
+func extractTarGz(r io.Reader, limit int64) (fs.FS, error) {
 	gz, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, fmt.Errorf("is not a tar.gz: %w", err)

@@ -174,7 +174,7 @@ func TestPullArtifactRefusesBadArtifacts(t *testing.T) {
 }
 
 func TestLinksInsideTheTreeAreResolved(t *testing.T) {
-	fsys, err := ExtractTarGz(bytes.NewReader(tarGz(t, append(tree,
+	fsys, err := extractTarGz(bytes.NewReader(tarGz(t, append(tree,
 		entry{name: "flux/v2.9.5/alias.yaml", link: "source-controller.yaml", symlink: true})...)), 1<<20)
 	if err != nil {
 		t.Fatal(err)

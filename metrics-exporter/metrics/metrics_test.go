@@ -135,7 +135,7 @@ func TestResourceLabelsPerKind(t *testing.T) {
 		{"Alert has common labels only", flux("Alert", map[string]any{}, nil), map[string]string{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := one(t, b.Append(nil, tc.obj), ResourceInfoName)
+			got := one(t, b.appendFresh(nil, tc.obj), ResourceInfoName)
 			for _, l := range CommonLabels {
 				if _, ok := got[l]; !ok {
 					t.Errorf("common label %s missing", l)
@@ -184,7 +184,7 @@ func TestResourceReadiness(t *testing.T) {
 			"True", "", "False", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ms := b.Append(nil, tc.obj)
+			ms := b.appendFresh(nil, tc.obj)
 			info := one(t, ms, ResourceInfoName)
 			if info["ready"] != tc.ready || info["reason"] != tc.reason || info["suspended"] != tc.suspended {
 				t.Errorf("ready/reason/suspended = %s/%q/%s, want %s/%q/%s",
@@ -215,7 +215,7 @@ func TestAllowlist(t *testing.T) {
 	b := NewResourceBuilder(a)
 	obj := fluxWithLabels("Kustomization", map[string]any{}, readyStatus("False", "BuildFailed", "2026-03-04T05:06:07Z"),
 		map[string]any{"team": "payments", "secret-ish": "no"})
-	ms := b.Append(nil, obj)
+	ms := b.appendFresh(nil, obj)
 	info := one(t, ms, ResourceInfoName)
 	if info["label_team"] != "payments" || info["label_app_kubernetes_io_part_of"] != "" {
 		t.Errorf("copied labels = team %q, part-of %q", info["label_team"], info["label_app_kubernetes_io_part_of"])
@@ -251,13 +251,13 @@ func TestTransformKeepsWhatSeriesNeed(t *testing.T) {
 		"artifact": map[string]any{"revision": "main@sha1:abc", "digest": "sha256:1", "url": "http://x"},
 	}, map[string]any{"team": "a", "other": "b"})
 	obj.Object["metadata"].(map[string]any)["managedFields"] = []any{map[string]any{"manager": "kubectl"}}
-	before := b2s(t, NewResourceBuilder(a).Append(nil, obj.DeepCopy()))
+	before := b2s(t, NewResourceBuilder(a).appendFresh(nil, obj.DeepCopy()))
 	out, err := NewTransform(a)(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pruned := out.(*unstructured.Unstructured)
-	if after := b2s(t, NewResourceBuilder(a).Append(nil, pruned)); after != before {
+	if after := b2s(t, NewResourceBuilder(a).appendFresh(nil, pruned)); after != before {
 		t.Errorf("series changed by the transform:\n%s\nvs\n%s", before, after)
 	}
 	for _, path := range [][]string{{"spec", "secretRef"}, {"spec", "interval"}, {"metadata", "managedFields"},
@@ -369,13 +369,13 @@ flux_report_timestamp_seconds 0
 func TestSnapshotSwapReplacesTheWholeSet(t *testing.T) {
 	b := NewResourceBuilder(Allowlist{})
 	s := &Snapshot{}
-	s.Swap(b.Append(nil, flux("Bucket", map[string]any{}, readyStatus("True", "Succeeded", "2026-01-02T03:04:05Z"))))
+	s.Swap(b.appendFresh(nil, flux("Bucket", map[string]any{}, readyStatus("True", "Succeeded", "2026-01-02T03:04:05Z"))))
 	if n := testutil.CollectAndCount(s); n != 1 {
 		t.Fatalf("%d series, want 1", n)
 	}
 	other := flux("Receiver", map[string]any{}, readyStatus("True", "Succeeded", "2026-01-02T03:04:05Z"))
 	other.SetUID("u-2")
-	s.Swap(b.Append(nil, other))
+	s.Swap(b.appendFresh(nil, other))
 	if n := testutil.CollectAndCount(s, ResourceInfoName); n != 1 {
 		t.Errorf("%d series after the swap, want only the new one", n)
 	}

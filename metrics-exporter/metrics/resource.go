@@ -101,10 +101,10 @@ func (b *ResourceBuilder) Build(items []unstructured.Unstructured, prev *KindSer
 	return ks
 }
 
-// Append appends the series of one Flux object, with no memory of earlier
-// refreshes: its flux_resource_info and, when it is neither ready nor
+// appendFresh appends the series of one Flux object, with no memory of
+// earlier refreshes: its flux_resource_info and, when it is neither ready nor
 // suspended, its not-ready timestamp.
-func (b *ResourceBuilder) Append(dst []prometheus.Metric, obj *unstructured.Unstructured) []prometheus.Metric {
+func (b *ResourceBuilder) appendFresh(dst []prometheus.Metric, obj *unstructured.Unstructured) []prometheus.Metric {
 	return b.append(dst, obj, nil, nil)
 }
 

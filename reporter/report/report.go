@@ -147,7 +147,7 @@ func (c *Computer) Compute(ctx context.Context, report *apiv1.FluxReport) *Resul
 		res.Spec.SyncStatus = c.sync(ctx, kinds, report, res)
 	}
 	res.Spec.ReconcilersStatus = append(res.Spec.ReconcilersStatus, c.instanceStats(ctx, res)...)
-	SortReconcilers(res.Spec.ReconcilersStatus)
+	sortReconcilers(res.Spec.ReconcilersStatus)
 	return res
 }
 
@@ -237,10 +237,10 @@ func (c *Computer) reconcilers(ctx context.Context, kinds []fluxKind, res *Resul
 	return out
 }
 
-// SortReconcilers orders the reconciler stats by apiVersion and kind, as the
+// sortReconcilers orders the reconciler stats by apiVersion and kind, as the
 // Flux Operator orders them (on the two strings joined), so the two reports
 // compare line by line.
-func SortReconcilers(rs []apiv1.FluxReconcilerStatus) {
+func sortReconcilers(rs []apiv1.FluxReconcilerStatus) {
 	slices.SortStableFunc(rs, func(a, b apiv1.FluxReconcilerStatus) int {
 		return cmp.Compare(a.APIVersion+a.Kind, b.APIVersion+b.Kind)
 	})

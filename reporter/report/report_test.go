@@ -154,7 +154,7 @@ func TestSortReconcilersByAPIVersionThenKind(t *testing.T) {
 		{APIVersion: "image.toolkit.fluxcd.io/v1beta2", Kind: "ImagePolicy"},
 		{APIVersion: "image.toolkit.fluxcd.io/v1", Kind: "ImageUpdateAutomation"},
 	}
-	SortReconcilers(rs)
+	sortReconcilers(rs)
 	var got []string
 	for _, r := range rs {
 		got = append(got, r.APIVersion+" "+r.Kind)
