@@ -139,6 +139,14 @@ func TestGoldenBuilds(t *testing.T) {
 			s.Distribution.Registry = "registry.internal:5000/fluxcd"
 			s.Distribution.ImagePullSecret = "mirror-credentials"
 		},
+		"workload-identity": func(s *apiv1.FluxInstanceSpec) {
+			s.Cluster = &apiv1.Cluster{Multitenant: true, ObjectLevelWorkloadIdentity: true, MultitenantWorkloadIdentity: true,
+				TenantDefaultServiceAccount: "tenant", TenantDefaultDecryptionServiceAccount: "sops", TenantDefaultKubeConfigServiceAccount: "remote"}
+		},
+		"workload-identity-v2.6.4": func(s *apiv1.FluxInstanceSpec) {
+			s.Distribution.Version = "2.6.x"
+			s.Cluster = &apiv1.Cluster{ObjectLevelWorkloadIdentity: true}
+		},
 		"registry-mirror-variant": func(s *apiv1.FluxInstanceSpec) {
 			s.Distribution.Registry = "registry.internal:5000/fluxcd"
 			s.Distribution.Variant = "upstream-alpine"

@@ -46,6 +46,13 @@ func TestBadInputGetsAnErrorNamingTheFieldAndWhatToDo(t *testing.T) {
 		{"persistent shards without storage", func(s *apiv1.FluxInstanceSpec) {
 			s.Sharding = &apiv1.Sharding{Shards: []string{"a"}, Storage: "persistent"}
 		}, "spec.storage must be set when spec.sharding.storage is 'persistent'"},
+		{"multitenant workload identity on Flux 2.6", func(s *apiv1.FluxInstanceSpec) {
+			s.Distribution.Version = "2.6.x"
+			s.Cluster = &apiv1.Cluster{ObjectLevelWorkloadIdentity: true, MultitenantWorkloadIdentity: true}
+		}, "spec.cluster.multitenantWorkloadIdentity needs Flux 2.7 or later, not v2.6.4"},
+		{"multitenant workload identity without object-level", func(s *apiv1.FluxInstanceSpec) {
+			s.Cluster = &apiv1.Cluster{MultitenantWorkloadIdentity: true}
+		}, "spec.cluster.objectLevelWorkloadIdentity must be true when spec.cluster.multitenantWorkloadIdentity is true"},
 		{"a shard listed twice", func(s *apiv1.FluxInstanceSpec) { s.Sharding = &apiv1.Sharding{Shards: []string{"a", "a"}} },
 			`spec.sharding.shards lists "a" twice`},
 	}

@@ -109,10 +109,7 @@ func (g *generator) generate(n int) error {
 		}
 		k.Resources = append(k.Resources, "policies.yaml")
 	}
-	if err := g.roles(); err != nil {
-		return err
-	}
-	k.Resources = append(k.Resources, "roles")
+
 	manifestTags := map[string]string{}
 	for _, c := range g.components {
 		data, err := g.copyFile(c + ".yaml")
@@ -149,6 +146,11 @@ func (g *generator) generate(n int) error {
 	k.Patches = append(k.Patches, g.clusterTypePatches()...)
 	k.Patches = append(k.Patches, g.sizePatches()...)
 	k.Patches = append(k.Patches, g.multitenantPatches()...)
+	identity, keepTokens, err := g.workloadIdentity()
+	if err != nil {
+		return &buildError{err}
+	}
+	k.Patches = append(k.Patches, identity...)
 	if g.has(SourceWatcher) {
 		k.Patches = append(k.Patches, patch(g.deploymentTarget(KustomizeController, HelmController),
 			addArgs("--feature-gates=ExternalArtifact=true")...))
@@ -177,6 +179,10 @@ func (g *generator) generate(n int) error {
 		}
 		k.Resources = append(k.Resources, "sync.yaml")
 	}
+	if err := g.roles(keepTokens); err != nil {
+		return err
+	}
+	k.Resources = append(k.Resources, "roles")
 	if err := g.metadataTransformers(); err != nil {
 		return err
 	}
@@ -234,8 +240,12 @@ func (g *generator) namespace() error {
 
 // roles writes the cluster-wide RBAC with names suffixed by the namespace,
 // so that two installations in two namespaces do not share them.
-func (g *generator) roles() error {
+func (g *generator) roles(keepTokens bool) error {
 	data, err := g.copyFile("rbac.yaml")
+	if err != nil {
+		return err
+	}
+	tokenRule, err := tokenRuleIndex(data)
 	if err != nil {
 		return err
 	}
@@ -252,6 +262,11 @@ func (g *generator) roles() error {
 		k.Patches = append(k.Patches, patch(&types.Selector{ResId: resID("rbac.authorization.k8s.io", "ClusterRole", "crd-controller")},
 			jsonPatch{Op: "add", Path: "/rules/-", Value: map[string]any{
 				"apiGroups": []string{apiv1.GroupVersion.Group}, "resources": []string{"*"}, "verbs": []string{"*"}}}))
+	}
+	if !keepTokens && tokenRule >= 0 {
+		// Without object-level workload identity nothing needs to create tokens.
+		k.Patches = append(k.Patches, patch(&types.Selector{ResId: resID("rbac.authorization.k8s.io", "ClusterRole", "crd-controller")},
+			jsonPatch{Op: "remove", Path: fmt.Sprintf("/rules/%d", tokenRule)}))
 	}
 	return g.writeYAML("roles/kustomization.yaml", k)
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // DefaultMaxArtifactSize bounds a distribution artifact's layer, compressed
@@ -76,6 +78,22 @@ func KeychainFromSecret(ctx context.Context, secret *corev1.Secret) (authn.Keych
 		return nil, fmt.Errorf("spec.distribution.artifactPullSecret %q is not a valid Docker config: %w", secret.Name, err)
 	}
 	return kc, nil
+}
+
+// PullSecretKeychain reads the artifact pull secret name from namespace and
+// returns its credentials; a secret that is missing or of the wrong type is
+// an error that says how to make the right one.
+func PullSecretKeychain(ctx context.Context, r client.Reader, namespace, name string) (authn.Keychain, error) {
+	var secret corev1.Secret
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("spec.distribution.artifactPullSecret %q was not found in namespace %s: create it with "+
+				"kubectl -n %s create secret docker-registry %s --docker-server=<registry> --docker-username=<user> --docker-password=<password>",
+				name, namespace, namespace, name)
+		}
+		return nil, fmt.Errorf("failed to read spec.distribution.artifactPullSecret %q: %w", name, err)
+	}
+	return KeychainFromSecret(ctx, &secret)
 }
 
 // Artifact is a distribution pulled from an OCI registry.

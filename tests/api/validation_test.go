@@ -128,6 +128,13 @@ func TestFluxInstanceValidation(t *testing.T) {
 			message: []string{"spec.storage must be set when spec.sharding.storage is 'persistent'"},
 		},
 		{
+			name: "multitenant workload identity without object-level workload identity is rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Cluster = &apiv1.Cluster{MultitenantWorkloadIdentity: true}
+			},
+			message: []string{"spec.cluster.objectLevelWorkloadIdentity must be true when spec.cluster.multitenantWorkloadIdentity is true"},
+		},
+		{
 			name:    "sharding without shards is rejected",
 			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{}} },
 			message: []string{"spec.sharding.shards"},

@@ -143,10 +143,9 @@ func TestTheDistributionArtifactFromAPrivateRegistry(t *testing.T) {
 	_, err := testenv.Kubectl(ctx, env.Kubeconfig, "-n", "default", "create", "secret", "docker-registry", "registry-creds",
 		"--docker-server="+host, "--docker-username="+registryUser, "--docker-password="+registryPassword)
 	require.NoError(t, err)
-	var secret corev1.Secret
-	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "registry-creds"}, &secret))
-	kc, err := distribution.KeychainFromSecret(ctx, &secret)
+	kc, err := distribution.PullSecretKeychain(ctx, env.Client, "default", "registry-creds")
 	require.NoError(t, err)
+	var secret corev1.Secret
 	opts := distribution.ArtifactOptions{Keychain: kc, PlainHTTP: []string{host}}
 
 	// Without the credentials the registry says no, and the error says so.
@@ -186,8 +185,14 @@ func TestTheDistributionArtifactFromAPrivateRegistry(t *testing.T) {
 	_, err = testenv.Kubectl(ctx, env.Kubeconfig, "-n", "default", "create", "secret", "generic", "opaque-creds",
 		"--from-literal=username="+registryUser)
 	require.NoError(t, err)
-	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "opaque-creds"}, &secret))
-	_, err = distribution.KeychainFromSecret(ctx, &secret)
+	_, err = distribution.PullSecretKeychain(ctx, env.Client, "default", "opaque-creds")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"opaque-creds" is of type "Opaque": it must be of type kubernetes.io/dockerconfigjson`)
+	// So is a secret that does not exist.
+	_, err = distribution.PullSecretKeychain(ctx, env.Client, "default", "no-such-secret")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `spec.distribution.artifactPullSecret "no-such-secret" was not found in namespace default: `+
+		`create it with kubectl -n default create secret docker-registry no-such-secret`)
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "opaque-creds"}, &secret))
+	assert.Equal(t, corev1.SecretTypeOpaque, secret.Type)
 }

@@ -113,6 +113,7 @@ type CommonMetadata struct {
 }
 
 // Cluster describes the cluster Flux is installed on.
+// +kubebuilder:validation:XValidation:rule="!has(self.multitenantWorkloadIdentity) || !self.multitenantWorkloadIdentity || (has(self.objectLevelWorkloadIdentity) && self.objectLevelWorkloadIdentity)",message="spec.cluster.objectLevelWorkloadIdentity must be true when spec.cluster.multitenantWorkloadIdentity is true"
 type Cluster struct {
 	// Type is the Kubernetes distribution. Defaults to 'kubernetes'.
 	// +kubebuilder:validation:Enum:=kubernetes;openshift;aws;azure;gcp
@@ -143,6 +144,30 @@ type Cluster struct {
 	// +kubebuilder:default:=true
 	// +optional
 	NetworkPolicy *bool `json:"networkPolicy,omitempty"`
+
+	// ObjectLevelWorkloadIdentity lets Flux objects name the service account
+	// whose cloud identity they use (Flux 2.6 and later). When false, the
+	// controllers cannot create service account tokens.
+	// +optional
+	ObjectLevelWorkloadIdentity bool `json:"objectLevelWorkloadIdentity,omitempty"`
+
+	// MultitenantWorkloadIdentity makes the controllers use the tenants'
+	// default service accounts for cloud identities (Flux 2.7 and later);
+	// it requires ObjectLevelWorkloadIdentity.
+	// +optional
+	MultitenantWorkloadIdentity bool `json:"multitenantWorkloadIdentity,omitempty"`
+
+	// TenantDefaultDecryptionServiceAccount is the service account
+	// kustomize-controller decrypts with by default when
+	// MultitenantWorkloadIdentity is true. Defaults to 'default'.
+	// +optional
+	TenantDefaultDecryptionServiceAccount string `json:"tenantDefaultDecryptionServiceAccount,omitempty"`
+
+	// TenantDefaultKubeConfigServiceAccount is the service account the
+	// appliers read remote cluster kubeconfigs with by default when
+	// MultitenantWorkloadIdentity is true. Defaults to 'default'.
+	// +optional
+	TenantDefaultKubeConfigServiceAccount string `json:"tenantDefaultKubeConfigServiceAccount,omitempty"`
 }
 
 // Sharding configures controller shards.

@@ -26,6 +26,22 @@ type ClusterApplyConfiguration struct {
 	TenantDefaultServiceAccount *string `json:"tenantDefaultServiceAccount,omitempty"`
 	// NetworkPolicy restricts network access to the Flux namespace. Defaults to true.
 	NetworkPolicy *bool `json:"networkPolicy,omitempty"`
+	// ObjectLevelWorkloadIdentity lets Flux objects name the service account
+	// whose cloud identity they use (Flux 2.6 and later). When false, the
+	// controllers cannot create service account tokens.
+	ObjectLevelWorkloadIdentity *bool `json:"objectLevelWorkloadIdentity,omitempty"`
+	// MultitenantWorkloadIdentity makes the controllers use the tenants'
+	// default service accounts for cloud identities (Flux 2.7 and later);
+	// it requires ObjectLevelWorkloadIdentity.
+	MultitenantWorkloadIdentity *bool `json:"multitenantWorkloadIdentity,omitempty"`
+	// TenantDefaultDecryptionServiceAccount is the service account
+	// kustomize-controller decrypts with by default when
+	// MultitenantWorkloadIdentity is true. Defaults to 'default'.
+	TenantDefaultDecryptionServiceAccount *string `json:"tenantDefaultDecryptionServiceAccount,omitempty"`
+	// TenantDefaultKubeConfigServiceAccount is the service account the
+	// appliers read remote cluster kubeconfigs with by default when
+	// MultitenantWorkloadIdentity is true. Defaults to 'default'.
+	TenantDefaultKubeConfigServiceAccount *string `json:"tenantDefaultKubeConfigServiceAccount,omitempty"`
 }
 
 // ClusterApplyConfiguration constructs a declarative configuration of the Cluster type for use with
@@ -79,5 +95,37 @@ func (b *ClusterApplyConfiguration) WithTenantDefaultServiceAccount(value string
 // If called multiple times, the NetworkPolicy field is set to the value of the last call.
 func (b *ClusterApplyConfiguration) WithNetworkPolicy(value bool) *ClusterApplyConfiguration {
 	b.NetworkPolicy = &value
+	return b
+}
+
+// WithObjectLevelWorkloadIdentity sets the ObjectLevelWorkloadIdentity field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the ObjectLevelWorkloadIdentity field is set to the value of the last call.
+func (b *ClusterApplyConfiguration) WithObjectLevelWorkloadIdentity(value bool) *ClusterApplyConfiguration {
+	b.ObjectLevelWorkloadIdentity = &value
+	return b
+}
+
+// WithMultitenantWorkloadIdentity sets the MultitenantWorkloadIdentity field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the MultitenantWorkloadIdentity field is set to the value of the last call.
+func (b *ClusterApplyConfiguration) WithMultitenantWorkloadIdentity(value bool) *ClusterApplyConfiguration {
+	b.MultitenantWorkloadIdentity = &value
+	return b
+}
+
+// WithTenantDefaultDecryptionServiceAccount sets the TenantDefaultDecryptionServiceAccount field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TenantDefaultDecryptionServiceAccount field is set to the value of the last call.
+func (b *ClusterApplyConfiguration) WithTenantDefaultDecryptionServiceAccount(value string) *ClusterApplyConfiguration {
+	b.TenantDefaultDecryptionServiceAccount = &value
+	return b
+}
+
+// WithTenantDefaultKubeConfigServiceAccount sets the TenantDefaultKubeConfigServiceAccount field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the TenantDefaultKubeConfigServiceAccount field is set to the value of the last call.
+func (b *ClusterApplyConfiguration) WithTenantDefaultKubeConfigServiceAccount(value string) *ClusterApplyConfiguration {
+	b.TenantDefaultKubeConfigServiceAccount = &value
 	return b
 }
