@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/opencontainers/go-digest"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -83,7 +84,7 @@ func Build(_ context.Context, req Request) (*Result, error) {
 	if req.Name == "" {
 		req.Name = apiv1.DefaultName
 	}
-	available, err := distribution.Versions(req.Distribution)
+	available, err := supported(req.Distribution)
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +140,38 @@ func (g *generator) run(n int) (resmap.ResMap, error) {
 	// whole tree is in memory, so nothing outside it can be read.
 	opts.LoadRestrictions = types.LoadRestrictionsNone
 	return krusty.MakeKustomizer(opts).Run(g.fs, root)
+}
+
+// supported returns the releases of a distribution tree whose minor version
+// the embedded tree has too: the build is written and tested for those (an
+// artifact may carry releases this installer does not know how to build).
+func supported(fsys fs.FS) ([]*semver.Version, error) {
+	all, err := distribution.Versions(fsys)
+	if err != nil {
+		return nil, err
+	}
+	embedded, err := distribution.Versions(distribution.Embedded())
+	if err != nil {
+		return nil, err
+	}
+	minors := map[[2]uint64]bool{}
+	var names []string
+	for _, v := range embedded {
+		if !minors[[2]uint64{v.Major(), v.Minor()}] {
+			names = append(names, fmt.Sprintf("%d.%d", v.Major(), v.Minor()))
+		}
+		minors[[2]uint64{v.Major(), v.Minor()}] = true
+	}
+	var out []*semver.Version
+	for _, v := range all {
+		if minors[[2]uint64{v.Major(), v.Minor()}] {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("the distribution has no release of a Flux minor version this installer builds (%s)", strings.Join(names, ", "))
+	}
+	return out, nil
 }
 
 // explain names the user patch that fails a build: when the build without

@@ -148,7 +148,7 @@ func TestTheNotificationCRDsAcceptFluxInstance(t *testing.T) {
 
 // reshaped returns the embedded tree with the notification-controller file
 // of v2.9.5 changed by edit, as a future release might change it.
-func reshaped(t *testing.T, edit func(string) string) fs.FS {
+func reshaped(t *testing.T, edit func(string) string) fstest.MapFS {
 	t.Helper()
 	tree := fstest.MapFS{}
 	err := fs.WalkDir(distribution.Embedded(), ".", func(p string, d fs.DirEntry, err error) error {
@@ -191,3 +191,21 @@ func TestTheCRDPatchFindsEnumsByWhatTheyHoldNotWhereTheySit(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestAnArtifactReleaseOfAnUnsupportedMinorIsNotBuilt(t *testing.T) {
+	// An artifact with v2.8.3 and v2.9.5: only v2.9.5 is of a minor this
+	// installer builds, so 2.8.x matches nothing and 2.x takes v2.9.5.
+	tree := reshaped(t, func(s string) string { return s })
+	tree["flux/v2.8.3/source-controller.yaml"] = &fstest.MapFile{Data: []byte("kind: Deployment\n")}
+	spec := defaultSpec()
+	spec.Distribution.Version = "2.8.x"
+	_, err := Build(context.Background(), Request{Spec: &spec, Distribution: tree})
+	if err == nil || !strings.Contains(err.Error(), `"2.8.x" matches none of the available Flux releases (v2.9.5, v2.6.4)`) {
+		t.Errorf("2.8.x: %v", err)
+	}
+	only := fstest.MapFS{"flux/v2.8.3/source-controller.yaml": &fstest.MapFile{Data: []byte("kind: Deployment\n")}}
+	_, err = Build(context.Background(), Request{Spec: ptr(defaultSpec()), Distribution: only})
+	if err == nil || !strings.Contains(err.Error(), "no release of a Flux minor version this installer builds (2.9, 2.6)") {
+		t.Errorf("an artifact of other minors only: %v", err)
+	}
+}
