@@ -17,6 +17,9 @@ const (
 	DefaultNamespace = "flux-system"
 )
 
+// Finalizer keeps a FluxInstance until the installer has uninstalled Flux.
+const Finalizer = "fluxcd.controlplane.io/finalizer"
+
 // Annotations understood by the operator on its own kinds.
 const (
 	// ReconcileRequestAnnotation asks for an immediate reconciliation when its
@@ -73,6 +76,19 @@ const (
 
 	// ReportPartialReason: part of a FluxReport could not be computed; the message names what.
 	ReportPartialReason = "ReportPartial"
+
+	// ArtifactFailedReason: the distribution artifact could not be pulled.
+	ArtifactFailedReason = "ArtifactFailed"
+
+	// ReconciliationDisabledReason: reconciliation is suspended by the
+	// fluxcd.controlplane.io/reconcile: disabled annotation.
+	ReconciliationDisabledReason = "ReconciliationDisabled"
+
+	// ProgressingWithRetryReason: a reconciliation is under way after a failed one.
+	ProgressingWithRetryReason = "ProgressingWithRetry"
+
+	// OutdatedVersionReason: the version built is not the newest available.
+	OutdatedVersionReason = "OutdatedVersion"
 )
 
 // annotatedObject is the part of metav1.Object the annotation helpers need.

@@ -1,12 +1,19 @@
-// Command flux-operator-installer reconciles FluxInstance objects: it
-// installs, upgrades and supervises Flux. `flux-operator-installer build -f
+// Command flux-operator-installer reconciles the FluxInstance named flux in
+// its namespace: it installs, upgrades, repairs and removes Flux. `build -f
 // FILE` prints what an instance would apply, without a cluster.
 package main
 
 import (
 	"context"
+	"flag"
+	"io/fs"
 	"os"
 
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"github.com/fluxops/flux-operator/controllers/controller"
+	"github.com/fluxops/flux-operator/controllers/distribution"
 	"github.com/fluxops/flux-operator/internal/bootstrap"
 )
 
@@ -19,5 +26,44 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "build" {
 		os.Exit(runBuild(context.Background(), os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	bootstrap.Main(bootstrap.Binary{Name: "flux-operator-installer"})
+	var (
+		manifestsPath, caFile, plainHTTP string
+		dist                             fs.FS
+		ao                               distribution.ArtifactOptions
+	)
+	bootstrap.Main(bootstrap.Binary{
+		Name: "flux-operator-installer",
+		Flags: func(fs *flag.FlagSet, env *bootstrap.Env) {
+			fs.StringVar(&manifestsPath, "manifests-path", env.String("MANIFESTS_PATH", ""),
+				"A distribution tree to install from instead of the embedded one. Env: MANIFESTS_PATH.")
+			fs.StringVar(&caFile, "artifact-ca-file", env.String("ARTIFACT_CA_FILE", ""),
+				"A PEM bundle of the certificate authorities of private registries of distribution artifacts, trusted besides the system's. Env: ARTIFACT_CA_FILE.")
+			fs.StringVar(&plainHTTP, "artifact-plain-http", env.String("ARTIFACT_PLAIN_HTTP", ""),
+				"Comma-separated registries (host[:port]) of distribution artifacts spoken to over plain HTTP. Env: ARTIFACT_PLAIN_HTTP.")
+		},
+		Validate: func() error {
+			var err error
+			dist = distribution.Embedded()
+			if manifestsPath != "" {
+				if dist, err = distribution.FromDir(manifestsPath); err != nil {
+					return err
+				}
+			}
+			ao.PlainHTTP = splitList(plainHTTP)
+			if caFile != "" {
+				if ao.RootCAs, err = distribution.LoadCAFile(caFile); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		ConfigureManager: func(o *bootstrap.Options, mo *ctrl.Options) error {
+			controller.ConfigureCache(o.RuntimeNamespace, mo)
+			return nil
+		},
+		Setup: func(mgr manager.Manager, o *bootstrap.Options) error {
+			_, err := controller.Setup(mgr, controller.Config{Namespace: o.RuntimeNamespace, Distribution: dist, ArtifactOptions: ao})
+			return err
+		},
+	})
 }

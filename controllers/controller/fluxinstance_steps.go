@@ -1,0 +1,340 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/builder"
+	"github.com/fluxops/flux-operator/controllers/distribution"
+)
+
+// takeover are the field managers of other install tools whose fields the
+// installer takes over, so that a Flux installed with kubectl, Helm, flux
+// bootstrap or the Flux Operator's kustomize-controller sync is adopted
+// without duplicates or fights.
+var takeover = []ssa.FieldManager{
+	{Name: "kustomize-controller", OperationType: metav1.ManagedFieldsOperationApply, ExactMatch: true},
+	{Name: "flux", OperationType: metav1.ManagedFieldsOperationApply, ExactMatch: true},
+	{Name: "flux", OperationType: metav1.ManagedFieldsOperationUpdate, ExactMatch: true},
+	{Name: "helm", OperationType: metav1.ManagedFieldsOperationUpdate, ExactMatch: true},
+	{Name: "kubectl", OperationType: metav1.ManagedFieldsOperationUpdate},
+	{Name: "kubectl", OperationType: metav1.ManagedFieldsOperationApply},
+	{Name: "before-first-apply", OperationType: metav1.ManagedFieldsOperationUpdate},
+}
+
+// applyOptions apply with drift detection, strip what other install tools
+// left behind, and never delete and recreate an object behind the user's
+// back (an immutable field change is a failure that says so).
+func applyOptions() ssa.ApplyOptions {
+	o := ssa.DefaultApplyOptions()
+	o.Cleanup = ssa.ApplyCleanupOptions{
+		Annotations:   []string{corev1.LastAppliedConfigAnnotation, "meta.helm.sh/release-name", "meta.helm.sh/release-namespace"},
+		Labels:        []string{"kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace"},
+		FieldManagers: takeover,
+		Exclusions:    map[string]string{builder.PruneAnnotation: "disabled"},
+	}
+	return o
+}
+
+// run is the pipeline of one reconciliation: fetch, build, apply, prune,
+// health check. It fills in the status as it goes.
+func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstance) *outcome {
+	dist, artifactDigest, err := r.fetch(ctx, obj)
+	if err != nil {
+		return failure(apiv1.ArtifactFailedReason, false, err)
+	}
+	last := ""
+	if v, _, ok := strings.Cut(obj.Status.LastAppliedRevision, "@"); ok {
+		last = v
+	}
+	res, err := builder.Build(ctx, builder.Request{Spec: &obj.Spec, Name: obj.Name, Namespace: obj.Namespace,
+		Distribution: dist, LastAppliedVersion: last})
+	if err != nil {
+		return failure(apiv1.BuildFailedReason, true, fmt.Errorf("build failed: %w", err))
+	}
+	for _, w := range res.Warnings {
+		log.FromContext(ctx).Info("build warning", "warning", w)
+	}
+	if res.Revision != obj.Status.LastAttemptedRevision {
+		verb := "Upgrading to"
+		if obj.Status.LastAppliedRevision == "" {
+			verb = "Installing"
+		}
+		r.event(obj, corev1.EventTypeNormal, apiv1.ProgressingReason, fmt.Sprintf("%s revision %s", verb, res.Revision))
+	}
+	if res.Outdated {
+		r.event(obj, corev1.EventTypeNormal, apiv1.OutdatedVersionReason,
+			fmt.Sprintf("Flux %s is outdated, the latest stable version is %s", res.Version, res.Newest))
+	}
+	obj.Status.LastAttemptedRevision = res.Revision
+
+	objects := res.Objects
+	r.Manager.SetOwnerLabels(objects, obj.Name, obj.Namespace)
+	changeSet, applyErr := r.Manager.ApplyAllStaged(ctx, objects, applyOptions())
+	old := inventoryObjects(obj.Status.Inventory)
+	if applyErr != nil {
+		// What was applied stays in the inventory with what was there, so
+		// the next reconciliation prunes nothing it should not.
+		obj.Status.Inventory = mergeInventory(obj.Status.Inventory, changeSet)
+		return failure(apiv1.ReconciliationFailedReason, false, fmt.Errorf("apply failed: %w", applyErr))
+	}
+	newInv := inventoryOf(changeSet)
+	obj.Status.Inventory = newInv
+	changes := changeLines(changeSet)
+
+	stale := staleObjects(old, newInv)
+	if len(stale) > 0 {
+		deleted, err := r.Manager.DeleteAll(ctx, stale, ssa.DeleteOptions{
+			PropagationPolicy: metav1.DeletePropagationBackground,
+			Inclusions:        r.Manager.GetOwnerLabels(obj.Name, obj.Namespace),
+			Exclusions:        map[string]string{builder.PruneAnnotation: "disabled"},
+		})
+		if err != nil {
+			return failure(apiv1.ReconciliationFailedReason, false, fmt.Errorf("prune failed: %w", err))
+		}
+		changes = append(changes, changeLines(deleted)...)
+	}
+	obj.Status.Components = res.Components
+	obj.Status.LastArtifactRevision = artifactDigest
+
+	if obj.GetWait() {
+		wctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
+		defer cancel()
+		if err := r.Manager.WaitForSetWithContext(wctx, changeSet.ToObjMetadataSet(), ssa.WaitOptions{
+			Interval: 2 * time.Second, Timeout: obj.GetTimeout()}); err != nil {
+			return failure(apiv1.HealthCheckFailedReason, false, fmt.Errorf("health check failed after %s: %w", obj.GetTimeout(), err))
+		}
+	}
+	obj.Status.LastAppliedRevision = res.Revision
+	return &outcome{changes: changes, version: res.Version}
+}
+
+// fetch returns the distribution tree: the instance's OCI artifact (and its
+// digest), else the installer's own.
+func (r *FluxInstanceReconciler) fetch(ctx context.Context, obj *apiv1.FluxInstance) (fs.FS, string, error) {
+	d := obj.Spec.Distribution
+	if d.Artifact == "" {
+		return r.Distribution, "", nil
+	}
+	o := r.ArtifactOptions
+	if d.ArtifactPullSecret != "" {
+		reader := r.secrets
+		if reader == nil {
+			reader = r.Client
+		}
+		kc, err := distribution.PullSecretKeychain(ctx, reader, obj.Namespace, d.ArtifactPullSecret)
+		if err != nil {
+			return nil, "", err
+		}
+		o.Keychain = kc
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	a, err := distribution.PullArtifact(pctx, d.Artifact, o)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch failed: %w", err)
+	}
+	return a.FS, a.Digest, nil
+}
+
+// inventoryOf lists the objects of a change set as inventory entries.
+func inventoryOf(cs *ssa.ChangeSet) *apiv1.ResourceInventory {
+	inv := &apiv1.ResourceInventory{Entries: []apiv1.ResourceRef{}}
+	if cs == nil {
+		return inv
+	}
+	for _, e := range cs.Entries {
+		gv, _ := schema.ParseGroupVersion(e.GroupVersion)
+		inv.Entries = append(inv.Entries, apiv1.ResourceRef{ID: e.ObjMetadata.String(), Version: gv.Version})
+	}
+	sort.Slice(inv.Entries, func(i, j int) bool { return inv.Entries[i].ID < inv.Entries[j].ID })
+	return inv
+}
+
+func mergeInventory(inv *apiv1.ResourceInventory, cs *ssa.ChangeSet) *apiv1.ResourceInventory {
+	out := inventoryOf(cs)
+	if inv == nil {
+		return out
+	}
+	seen := map[string]bool{}
+	for _, e := range out.Entries {
+		seen[e.ID] = true
+	}
+	for _, e := range inv.Entries {
+		if !seen[e.ID] {
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	sort.Slice(out.Entries, func(i, j int) bool { return out.Entries[i].ID < out.Entries[j].ID })
+	return out
+}
+
+// inventoryObjects turns inventory entries into objects that identify them.
+func inventoryObjects(inv *apiv1.ResourceInventory) []*unstructured.Unstructured {
+	if inv == nil {
+		return nil
+	}
+	var out []*unstructured.Unstructured
+	for _, e := range inv.Entries {
+		m, err := object.ParseObjMetadata(e.ID)
+		if err != nil {
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(schema.GroupVersionKind{Group: m.GroupKind.Group, Version: e.Version, Kind: m.GroupKind.Kind})
+		u.SetName(m.Name)
+		u.SetNamespace(m.Namespace)
+		out = append(out, u)
+	}
+	return out
+}
+
+// staleObjects are the objects of old not in the new inventory.
+func staleObjects(old []*unstructured.Unstructured, inv *apiv1.ResourceInventory) []*unstructured.Unstructured {
+	keep := map[string]bool{}
+	for _, e := range inv.Entries {
+		keep[e.ID] = true
+	}
+	var out []*unstructured.Unstructured
+	for _, o := range old {
+		if !keep[object.UnstructuredToObjMetadata(o).String()] {
+			out = append(out, o)
+		}
+	}
+	sort.Sort(sort.Reverse(ssa.SortableUnstructureds(out)))
+	return out
+}
+
+// changeLines are the entries of a change set that changed something, as
+// "Kind/namespace/name created|configured|deleted".
+func changeLines(cs *ssa.ChangeSet) []string {
+	if cs == nil {
+		return nil
+	}
+	var out []string
+	for _, e := range cs.Entries {
+		switch e.Action {
+		case ssa.CreatedAction, ssa.ConfiguredAction, ssa.DeletedAction:
+			out = append(out, e.String())
+		}
+	}
+	return out
+}
+
+// uninstall removes what the instance installed, then the finalizer. A
+// suspended instance or one with nothing applied only loses its finalizer:
+// that hands Flux over to whoever manages it next. Errors are logged and
+// never keep the finalizer.
+func (r *FluxInstanceReconciler) uninstall(ctx context.Context, obj *apiv1.FluxInstance) error {
+	logger := log.FromContext(ctx)
+	if !controllerutilContains(obj) {
+		return nil
+	}
+	start := time.Now()
+	objects := inventoryObjects(obj.Status.Inventory)
+	if !obj.IsDisabled() && len(objects) > 0 {
+		r.removeFlux(ctx, obj, objects)
+		logger.Info("uninstalled Flux", "duration", time.Since(start).Round(time.Millisecond).String())
+	}
+	patch := client.MergeFrom(obj.DeepCopy())
+	obj.Finalizers = slices.DeleteFunc(obj.Finalizers, func(f string) bool { return f == apiv1.Finalizer })
+	if err := r.Client.Patch(ctx, obj, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to remove the finalizer: %w", err)
+	}
+	return nil
+}
+
+func controllerutilContains(obj *apiv1.FluxInstance) bool {
+	return slices.Contains(obj.Finalizers, apiv1.Finalizer)
+}
+
+// removeFlux stops the controllers, strips the finalizers of every Flux
+// object (their controllers are gone and would never remove them), and
+// deletes the inventory, CRDs last; objects marked prune-disabled, the
+// namespace among them, stay.
+func (r *FluxInstanceReconciler) removeFlux(ctx context.Context, obj *apiv1.FluxInstance, objects []*unstructured.Unstructured) {
+	logger := log.FromContext(ctx)
+	opts := ssa.DeleteOptions{
+		PropagationPolicy: metav1.DeletePropagationBackground,
+		Inclusions:        r.Manager.GetOwnerLabels(obj.Name, obj.Namespace),
+		Exclusions:        map[string]string{builder.PruneAnnotation: "disabled"},
+	}
+	var deployments, crds []*unstructured.Unstructured
+	for _, o := range objects {
+		switch o.GetKind() {
+		case "Deployment":
+			deployments = append(deployments, o)
+		case "CustomResourceDefinition":
+			crds = append(crds, o)
+		}
+	}
+	if cs, err := r.Manager.DeleteAll(ctx, deployments, opts); err != nil {
+		logger.Error(err, "failed to delete the Flux controllers")
+	} else if err := r.Manager.WaitForSetTermination(cs, ssa.WaitOptions{Interval: 2 * time.Second, Timeout: time.Minute}); err != nil {
+		logger.Error(err, "the Flux controllers did not stop in time")
+	}
+	for _, crd := range crds {
+		r.stripFinalizers(ctx, crd.GetName())
+	}
+	sorted := append([]*unstructured.Unstructured(nil), objects...)
+	sort.Sort(sort.Reverse(ssa.SortableUnstructureds(sorted)))
+	if _, err := r.Manager.DeleteAll(ctx, sorted, opts); err != nil {
+		logger.Error(err, "failed to delete the Flux objects")
+	}
+}
+
+// stripFinalizers removes the finalizers of every object of a Flux CRD.
+func (r *FluxInstanceReconciler) stripFinalizers(ctx context.Context, crdName string) {
+	logger := log.FromContext(ctx)
+	crd := &unstructured.Unstructured{}
+	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: crdName}, crd); err != nil {
+		return
+	}
+	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
+	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+	version := ""
+	for _, v := range versions {
+		vm, _ := v.(map[string]any)
+		if s, _ := vm["storage"].(bool); s {
+			version, _ = vm["name"].(string)
+		}
+	}
+	if version == "" {
+		return
+	}
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(schema.GroupVersionKind{Group: group, Version: version, Kind: kind + "List"})
+	if err := r.Client.List(ctx, list); err != nil {
+		logger.Error(err, "failed to list Flux objects to remove their finalizers", "kind", kind)
+		return
+	}
+	for i := range list.Items {
+		item := &list.Items[i]
+		if len(item.GetFinalizers()) == 0 {
+			continue
+		}
+		patch := client.MergeFrom(item.DeepCopy())
+		item.SetFinalizers(nil)
+		if err := r.Client.Patch(ctx, item, patch); err != nil && !apierrors.IsNotFound(err) {
+			logger.Error(err, "failed to remove the finalizers", "kind", kind, "name", item.GetName(), "namespace", item.GetNamespace())
+		}
+	}
+}

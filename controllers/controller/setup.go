@@ -1,0 +1,55 @@
+package controller
+
+import (
+	"fmt"
+	"io/fs"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/pkg/ssa"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/distribution"
+)
+
+// Config is what the installer needs beyond the common options.
+type Config struct {
+	Namespace       string
+	Distribution    fs.FS
+	ArtifactOptions distribution.ArtifactOptions
+}
+
+// ConfigureCache caches only the FluxInstance of the runtime namespace: the
+// objects Flux is made of are read and applied without a cache, so the
+// installer holds no copy of them.
+func ConfigureCache(namespace string, mo *ctrl.Options) {
+	mo.Cache.ByObject = map[client.Object]cache.ByObject{
+		&apiv1.FluxInstance{}: {Namespaces: map[string]cache.Config{namespace: {}}},
+	}
+}
+
+// Setup adds the FluxInstance reconciler to mgr.
+func Setup(mgr ctrl.Manager, cfg Config) (*FluxInstanceReconciler, error) {
+	if cfg.Distribution == nil {
+		cfg.Distribution = distribution.Embedded()
+	}
+	// Uncached: Get and Apply of every kind Flux is made of must not start
+	// an informer per kind.
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the apply client: %w", err)
+	}
+	poller := polling.NewStatusPoller(direct, mgr.GetRESTMapper(), polling.Options{})
+	r := &FluxInstanceReconciler{
+		Client:          mgr.GetClient(),
+		Manager:         ssa.NewResourceManager(direct, poller, ssa.Owner{Field: FieldManager, Group: apiv1.GroupVersion.Group}),
+		Namespace:       cfg.Namespace,
+		Distribution:    cfg.Distribution,
+		ArtifactOptions: cfg.ArtifactOptions,
+		Recorder:        mgr.GetEventRecorder(FieldManager),
+		secrets:         mgr.GetAPIReader(),
+	}
+	return r, r.SetupWithManager(mgr)
+}
