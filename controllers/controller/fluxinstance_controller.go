@@ -150,8 +150,36 @@ func (r *FluxInstanceReconciler) suspended(ctx context.Context, obj *apiv1.FluxI
 
 func (r *FluxInstanceReconciler) event(obj *apiv1.FluxInstance, typ, reason, msg string) {
 	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, nil, typ, reason, "Reconcile", "%s", msg)
+		r.Recorder.Eventf(obj, nil, typ, reason, "Reconcile", "%s", eventMessage(msg))
 	}
+}
+
+// maxEventMessage is the longest note the API server accepts on an event.
+const maxEventMessage = 1024
+
+// eventMessage fits msg into an event: whole lines while they fit, then how
+// many lines were left out.
+func eventMessage(msg string) string {
+	if len(msg) <= maxEventMessage {
+		return msg
+	}
+	lines := strings.Split(msg, "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		more := fmt.Sprintf("\n… and %d more", len(lines)-i)
+		if b.Len()+len(l)+1+len(more) > maxEventMessage {
+			if i == 0 {
+				return l[:maxEventMessage-len("…")] + "…"
+			}
+			b.WriteString(more)
+			return b.String()
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
 
 // requeueAfter is the instance's interval with up to 10% jitter, so that
