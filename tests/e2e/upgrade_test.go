@@ -121,7 +121,9 @@ func TestFluxInstanceInstallsAndUpgradesFlux(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(text), 0o600))
 	out, err = kubectl(ctx, "apply", "--server-side", "-f", file)
 	require.NoError(t, err, out)
-	t.Cleanup(func() { _, _ = kubectl(ctx, "-n", "flux-system", "delete", "fluxinstance", "flux", "--ignore-not-found", "--wait=false") })
+	t.Cleanup(func() {
+		_, _ = kubectl(ctx, "-n", "flux-system", "delete", "fluxinstance", "flux", "--ignore-not-found", "--wait=false")
+	})
 
 	start := time.Now()
 	fi := waitReady(t, 3*time.Minute)
