@@ -1,0 +1,84 @@
+package installer_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+// A Flux first installed with kubectl (client-side, field manager kubectl,
+// the last-applied annotation) is taken over by an instance: the same
+// objects, now owned by flux-operator, no kubectl fields or annotation left,
+// no duplicates.
+func TestAnInstanceTakesOverAFluxInstalledWithKubectl(t *testing.T) {
+	ctx := context.Background()
+	require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})))
+	spec := apiv1.FluxInstanceSpec{Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"}, Wait: ptrTo(false)}
+	res := buildSpec(t, spec)
+	applyDefinitions(t, res.Objects)
+	for _, o := range res.Objects {
+		if o.GetKind() == "CustomResourceDefinition" || o.GetKind() == "Namespace" {
+			continue
+		}
+		u := o.DeepCopy()
+		// What `kubectl apply` leaves: no operator labels, its annotation.
+		labels := u.GetLabels()
+		delete(labels, "fluxcd.controlplane.io/name")
+		delete(labels, "fluxcd.controlplane.io/namespace")
+		u.SetLabels(labels)
+		annotations := u.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[corev1.LastAppliedConfigAnnotation] = `{"kind":"` + u.GetKind() + `"}`
+		u.SetAnnotations(annotations)
+		err := env.Client.Create(ctx, u, client.FieldOwner("kubectl"))
+		require.NoError(t, client.IgnoreAlreadyExists(err), "%s %s", u.GetKind(), u.GetName())
+	}
+
+	startInstaller(t)
+	fi := &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns}, Spec: spec}
+	require.NoError(t, env.Client.Create(ctx, fi))
+	t.Cleanup(func() {
+		_ = env.Client.Delete(ctx, fi)
+		_ = testenv.Eventually(ctx, time.Minute, func(ctx context.Context) error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(fi), &apiv1.FluxInstance{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("not uninstalled yet: %v", err)
+			}
+			return nil
+		})
+	})
+	require.NoError(t, testenv.Eventually(ctx, 60*time.Second, func(context.Context) error {
+		got := getInstance(t)
+		if st, reason, msg := ready(got); st != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %s %s: %s", st, reason, msg)
+		}
+		return nil
+	}))
+
+	var list appsv1.DeploymentList
+	require.NoError(t, env.Client.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/part-of": "flux"}))
+	assert.Len(t, list.Items, 4, "no duplicate controllers")
+	sc, err := deployment(t, "source-controller")
+	require.NoError(t, err)
+	assert.NotContains(t, sc.Annotations, corev1.LastAppliedConfigAnnotation)
+	assert.Equal(t, "flux", sc.Labels["fluxcd.controlplane.io/name"])
+	var managers []string
+	for _, m := range sc.ManagedFields {
+		managers = append(managers, m.Manager+"/"+string(m.Operation))
+	}
+	assert.Contains(t, managers, "flux-operator/Apply")
+	assert.NotContains(t, managers, "kubectl/Update", "kubectl still owns fields of the Deployment: %v", managers)
+}
