@@ -5,7 +5,14 @@
 # ready, shows the report, and runs until interrupted (Ctrl-C stops all three
 # gracefully).
 #
+# On the local cluster it also installs Flux from a FluxInstance
+# (hack/run-fluxinstance.yaml, or INSTANCE=file) and shows the instance, its
+# events, the report and the metrics; on a cluster given with KUBECONFIG it
+# installs nothing unless INSTALL_FLUX=true, so it never changes a user's
+# cluster by surprise.
+#
 # Env: KUBECONFIG, RUNTIME_NAMESPACE (flux-system), RUN_DIR (.cache/run),
+#      INSTALL_FLUX (true on the local cluster, else false), INSTANCE,
 #      EXPORTER_METRICS_ADDR (:8080), INSTALLER_METRICS_ADDR (:9080),
 #      REPORTER_METRICS_ADDR (:9180), LOG_LEVEL (info).
 set -euo pipefail
@@ -16,11 +23,14 @@ ns=${RUNTIME_NAMESPACE:-flux-system}
 run_dir=${RUN_DIR:-$root/.cache/run}
 export PATH="$bin:$PATH"
 
+install_flux=${INSTALL_FLUX:-false}
 if [ -z "${KUBECONFIG:-}" ]; then
   "$root/hack/cluster.sh" up
   KUBECONFIG=$("$root/hack/cluster.sh" kubeconfig)
   echo ">> no KUBECONFIG given: using the local kwok cluster"
+  install_flux=${INSTALL_FLUX:-true}
 fi
+instance=${INSTANCE:-$root/hack/run-fluxinstance.yaml}
 export KUBECONFIG
 kubectl() { "$bin/kubectl" "$@"; }
 
@@ -74,6 +84,31 @@ wait_ready reporter "${REPORTER_HEALTH_ADDR:-:9181}"
 wait_ready exporter "${EXPORTER_HEALTH_ADDR:-:8081}"
 
 echo ">> all three binaries are ready"
+if [ "$install_flux" = true ]; then
+  echo ">> installing Flux: kubectl apply --server-side -f ${instance#$root/}"
+  kubectl apply --server-side --field-manager flux-operator-run -f "$instance" >/dev/null
+  start_install=$(date +%s)
+  if ! kubectl -n "$ns" wait --for=condition=Ready --timeout=5m fluxinstance/flux >/dev/null; then
+    echo "the FluxInstance did not become Ready; its status and the installer's log follow:" >&2
+    kubectl -n "$ns" get fluxinstance/flux -o yaml >&2 || true
+    tail -n 20 "$run_dir/installer.log" >&2
+    exit 1
+  fi
+  echo ">> Flux is installed ($(( $(date +%s) - start_install ))s after the apply)"
+  echo
+  kubectl -n "$ns" get fluxinstance -o wide
+  echo
+  kubectl -n "$ns" events --for fluxinstance/flux
+  echo
+  kubectl -n "$ns" get deployments -l app.kubernetes.io/part-of=flux
+  # The installer asked for a fresh report; wait until it shows the install.
+  for _ in $(seq 1 60); do
+    if [ "$(kubectl -n "$ns" get fluxreport/flux -o jsonpath='{.spec.distribution.status}' 2>/dev/null)" = Installed ]; then
+      break
+    fi
+    sleep 0.5
+  done
+fi
 for _ in $(seq 1 60); do
   if [ -n "$(kubectl -n "$ns" get fluxreport/flux -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" ]; then
     break
@@ -91,7 +126,16 @@ for _ in $(seq 1 20); do
   if grep -q '^flux_report_timestamp_seconds [1-9]' <<<"$metrics"; then break; fi
   sleep 0.5
 done
-grep -E '^flux_' <<<"$metrics" | head -n 20 || true
+if [ "$install_flux" = true ]; then
+  for _ in $(seq 1 20); do
+    metrics=$(curl -fsS "http://127.0.0.1:${exporter_metrics##*:}/metrics" 2>/dev/null || true)
+    if grep -q '^flux_instance_info{.*ready="True"' <<<"$metrics" && grep -q 'status="Installed"' <<<"$metrics"; then break; fi
+    sleep 0.5
+  done
+  grep -E '^flux_(instance_info|report_distribution_info|report_component_ready|operator_info|report_ready)' <<<"$metrics" || true
+else
+  grep -E '^flux_' <<<"$metrics" | head -n 20 || true
+fi
 cat <<EOT
 
 Look at the report:   KUBECONFIG=$KUBECONFIG kubectl -n $ns get fluxreport/flux -o yaml

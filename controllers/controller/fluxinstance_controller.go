@@ -198,6 +198,8 @@ type outcome struct {
 	stalled bool
 	changes []string
 	version string
+	// firstInstall: nothing was applied before this reconciliation.
+	firstInstall bool
 }
 
 func failure(reason string, stalled bool, err error) *outcome {
@@ -219,8 +221,12 @@ func (r *FluxInstanceReconciler) finish(ctx context.Context, orig, obj *apiv1.Fl
 		setCondition(obj, apiv1.ReadyCondition, metav1.ConditionTrue, apiv1.ReconciliationSucceededReason, msg)
 		apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.StalledCondition)
 		if len(o.changes) > 0 {
+			verb := "updated"
+			if o.firstInstall {
+				verb = "installed"
+			}
 			r.event(obj, corev1.EventTypeNormal, apiv1.ReconciliationSucceededReason,
-				fmt.Sprintf("Flux %s applied\n%s", o.version, strings.Join(o.changes, "\n")))
+				fmt.Sprintf("Flux %s %s\n%s", o.version, verb, strings.Join(o.changes, "\n")))
 		}
 		result = ctrl.Result{RequeueAfter: requeueAfter(obj)}
 	} else {

@@ -122,7 +122,7 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 		}
 	}
 	obj.Status.LastAppliedRevision = res.Revision
-	return &outcome{changes: changes, version: res.Version}
+	return &outcome{changes: changes, version: res.Version, firstInstall: len(old) == 0}
 }
 
 // fetch returns the distribution tree: the instance's OCI artifact (and its
