@@ -153,6 +153,7 @@ test-e2e: testenv build ## Run the end-to-end tests on a local kwok cluster.
 .PHONY: bench
 bench: testenv ## Benchmark the installer's build (default, 4 shards), and the reporter and the exporter at 1,200 and 12,000 Flux objects (BENCH_SIZES=1200,12000,50000 for more).
 	cd controllers && go test -run '^$$' -bench . -benchtime 20x ./builder/
+	cd tests && go test -run '^$$' -bench . -benchtime 5x ./installer/bench/
 	cd tests && go test -run '^$$' -bench . -benchtime 20x -timeout 60m ./reporter/bench/ ./exporter/bench/
 
 ##@ Run

@@ -43,6 +43,9 @@ var takeover = []ssa.FieldManager{
 // back (an immutable field change is a failure that says so).
 func applyOptions() ssa.ApplyOptions {
 	o := ssa.DefaultApplyOptions()
+	// CRDs and namespaces are usually established within a second: poll
+	// for them often rather than every two seconds.
+	o.WaitInterval = 500 * time.Millisecond
 	o.Cleanup = ssa.ApplyCleanupOptions{
 		Annotations:   []string{corev1.LastAppliedConfigAnnotation, "meta.helm.sh/release-name", "meta.helm.sh/release-namespace"},
 		Labels:        []string{"kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace"},
@@ -117,7 +120,7 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 		wctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
 		defer cancel()
 		if err := r.Manager.WaitForSetWithContext(wctx, changeSet.ToObjMetadataSet(), ssa.WaitOptions{
-			Interval: 2 * time.Second, Timeout: obj.GetTimeout()}); err != nil {
+			Interval: time.Second, Timeout: obj.GetTimeout()}); err != nil {
 			return failure(apiv1.HealthCheckFailedReason, false, fmt.Errorf("health check failed after %s: %w", obj.GetTimeout(), err))
 		}
 	}

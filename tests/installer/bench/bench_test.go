@@ -1,0 +1,163 @@
+// Package bench measures the installer's reconciliation of a default
+// FluxInstance on the real test control plane: a fresh install and a
+// reconciliation that has nothing to change, in time and API requests. Run
+// it with `make bench`.
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/controller"
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		os.Exit(m.Run()) // no benchmark asked for: no control plane
+	}
+	testenv.Main(m, func(e *testenv.Env) error { env = e; return nil }, testenv.WithoutFluxCRDs())
+}
+
+// counter counts requests sent to the API server.
+type counter struct {
+	next http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+const ns = "flux-system"
+
+func instance() *apiv1.FluxInstance {
+	wait := false // envtest runs no controller that would make Deployments available
+	return &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},
+		Spec: apiv1.FluxInstanceSpec{Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"}, Wait: &wait}}
+}
+
+func waitFor(b *testing.B, cond func(*apiv1.FluxInstance, error) error) {
+	b.Helper()
+	if err := testenv.Eventually(context.Background(), 2*time.Minute, func(ctx context.Context) error {
+		fi := &apiv1.FluxInstance{}
+		err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "flux"}, fi)
+		return cond(fi, err)
+	}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func readyWith(handled string) func(*apiv1.FluxInstance, error) error {
+	return func(fi *apiv1.FluxInstance, err error) error {
+		if err != nil {
+			return err
+		}
+		c := fi.GetReadyCondition()
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != fi.Generation {
+			return fmt.Errorf("not ready: %+v", c)
+		}
+		if handled != "" && fi.Status.LastHandledReconcileAt != handled {
+			return fmt.Errorf("request %q not handled yet", handled)
+		}
+		return nil
+	}
+}
+
+// BenchmarkReconcile reports, for a default instance (v2.9.5, four
+// controllers): the time and API requests from creating the instance to
+// Ready (install), and per reconciliation with nothing to change (noop).
+func BenchmarkReconcile(b *testing.B) {
+	ctx := context.Background()
+	if err := client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})); err != nil {
+		b.Fatal(err)
+	}
+	cfg := rest.CopyConfig(env.Config)
+	cnt := &counter{}
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { cnt.next = rt; return cnt }
+	mo := ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}
+	controller.ConfigureCache(ns, &mo)
+	mgr, err := ctrl.NewManager(cfg, mo)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := controller.Setup(mgr, controller.Config{Namespace: ns}); err != nil {
+		b.Fatal(err)
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(mctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	if !mgr.GetCache().WaitForCacheSync(ctx) {
+		b.Fatal("cache did not sync")
+	}
+
+	b.Run("install", func(b *testing.B) {
+		var requests int64
+		for i := 0; b.Loop(); i++ {
+			before := cnt.n.Load()
+			if err := env.Client.Create(ctx, instance()); err != nil {
+				b.Fatal(err)
+			}
+			waitFor(b, readyWith(""))
+			requests += cnt.n.Load() - before
+			b.StopTimer()
+			if err := env.Client.Delete(ctx, instance()); err != nil {
+				b.Fatal(err)
+			}
+			waitFor(b, func(_ *apiv1.FluxInstance, err error) error {
+				if apierrors.IsNotFound(err) {
+					return nil
+				}
+				return fmt.Errorf("not uninstalled yet: %v", err)
+			})
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+	})
+
+	b.Run("noop", func(b *testing.B) {
+		if err := env.Client.Create(ctx, instance()); err != nil {
+			b.Fatal(err)
+		}
+		waitFor(b, readyWith(""))
+		var requests int64
+		for i := 0; b.Loop(); i++ {
+			token := fmt.Sprintf("bench-%d", i)
+			before := cnt.n.Load()
+			fi := &apiv1.FluxInstance{}
+			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "flux"}, fi); err != nil {
+				b.Fatal(err)
+			}
+			patch := client.MergeFrom(fi.DeepCopy())
+			fi.SetAnnotations(map[string]string{apiv1.ReconcileRequestAnnotation: token})
+			if err := env.Client.Patch(ctx, fi, patch); err != nil {
+				b.Fatal(err)
+			}
+			waitFor(b, readyWith(token))
+			requests += cnt.n.Load() - before
+		}
+		b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+	})
+}
