@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
@@ -19,6 +20,10 @@ type Config struct {
 	Namespace       string
 	Distribution    fs.FS
 	ArtifactOptions distribution.ArtifactOptions
+	// ArtifactTick is how often the artifact watcher looks at the instance
+	// (30s when zero); the annotation reconcileArtifactEvery sets how often it
+	// checks the registry.
+	ArtifactTick time.Duration
 }
 
 // ConfigureCache caches only the FluxInstance of the runtime namespace: the
@@ -51,5 +56,10 @@ func Setup(mgr ctrl.Manager, cfg Config) (*FluxInstanceReconciler, error) {
 		Recorder:        mgr.GetEventRecorder(FieldManager),
 		secrets:         mgr.GetAPIReader(),
 	}
-	return r, r.SetupWithManager(mgr)
+	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	tick := cfg.ArtifactTick
+	return r, mgr.Add(&ArtifactWatcher{Client: mgr.GetClient(), Namespace: cfg.Namespace, Options: cfg.ArtifactOptions,
+		secrets: mgr.GetAPIReader(), Tick: tick})
 }

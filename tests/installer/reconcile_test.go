@@ -29,14 +29,16 @@ const ns = "flux-system"
 
 // startInstaller runs the installer's manager in the test process, wired as
 // the binary wires it, and stops it at the end of the test.
-func startInstaller(t *testing.T) {
+func startInstaller(t *testing.T) { startInstallerWith(t, controller.Config{Namespace: ns}) }
+
+func startInstallerWith(t *testing.T, cfg controller.Config) {
 	t.Helper()
 	mo := ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: config.Controller{SkipNameValidation: ptrTo(true)}}
 	controller.ConfigureCache(ns, &mo)
 	mgr, err := ctrl.NewManager(env.Config, mo)
 	require.NoError(t, err)
-	_, err = controller.Setup(mgr, controller.Config{Namespace: ns})
+	_, err = controller.Setup(mgr, cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

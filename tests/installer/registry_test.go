@@ -105,6 +105,9 @@ func distributionLayer(t *testing.T, extra map[string]string) []byte {
 		if err != nil || d.IsDir() {
 			return err
 		}
+		if _, replaced := extra[p]; replaced {
+			return nil
+		}
 		data, err := fs.ReadFile(distribution.Embedded(), p)
 		write(p, data)
 		return err
@@ -119,12 +122,29 @@ func distributionLayer(t *testing.T, extra map[string]string) []byte {
 
 func pushArtifact(t *testing.T, ref string, layer []byte) string {
 	t.Helper()
+	return push(t, ref, layer, remote.WithAuth(&authn.Basic{Username: registryUser, Password: registryPassword}))
+}
+
+func pushArtifactAnonymous(t *testing.T, ref string, layer []byte) string {
+	t.Helper()
+	return push(t, ref, layer)
+}
+
+func mustReadEmbedded(t *testing.T, p string) string {
+	t.Helper()
+	data, err := fs.ReadFile(distribution.Embedded(), p)
+	require.NoError(t, err)
+	return string(data)
+}
+
+func push(t *testing.T, ref string, layer []byte, opts ...remote.Option) string {
+	t.Helper()
 	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: static.NewLayer(layer, "application/vnd.cncf.flux.content.v1.tar+gzip")})
 	require.NoError(t, err)
 	img = mutate.ConfigMediaType(mutate.MediaType(img, types.OCIManifestSchema1), "application/vnd.cncf.flux.config.v1+json")
 	r, err := name.ParseReference(ref, name.Insecure)
 	require.NoError(t, err)
-	require.NoError(t, remote.Write(r, img, remote.WithAuth(&authn.Basic{Username: registryUser, Password: registryPassword})))
+	require.NoError(t, remote.Write(r, img, opts...))
 	d, err := img.Digest()
 	require.NoError(t, err)
 	return d.String()
