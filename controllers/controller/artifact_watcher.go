@@ -73,17 +73,9 @@ func (w *ArtifactWatcher) check(ctx context.Context) error {
 		return nil
 	}
 	w.lastCheck = time.Now()
-	o := w.Options
-	if d.ArtifactPullSecret != "" {
-		reader := w.secrets
-		if reader == nil {
-			reader = w.Client
-		}
-		kc, err := distribution.PullSecretKeychain(ctx, reader, fi.Namespace, d.ArtifactPullSecret)
-		if err != nil {
-			return err
-		}
-		o.Keychain = kc
+	o, err := artifactOptions(ctx, w.secrets, w.Client, fi, w.Options)
+	if err != nil {
+		return err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

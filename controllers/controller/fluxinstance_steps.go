@@ -135,17 +135,9 @@ func (r *FluxInstanceReconciler) fetch(ctx context.Context, obj *apiv1.FluxInsta
 	if d.Artifact == "" {
 		return r.Distribution, "", nil
 	}
-	o := r.ArtifactOptions
-	if d.ArtifactPullSecret != "" {
-		reader := r.secrets
-		if reader == nil {
-			reader = r.Client
-		}
-		kc, err := distribution.PullSecretKeychain(ctx, reader, obj.Namespace, d.ArtifactPullSecret)
-		if err != nil {
-			return nil, "", err
-		}
-		o.Keychain = kc
+	o, err := artifactOptions(ctx, r.secrets, r.Client, obj, r.ArtifactOptions)
+	if err != nil {
+		return nil, "", err
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -154,6 +146,25 @@ func (r *FluxInstanceReconciler) fetch(ctx context.Context, obj *apiv1.FluxInsta
 		return nil, "", fmt.Errorf("fetch failed: %w", err)
 	}
 	return a.FS, a.Digest, nil
+}
+
+// artifactOptions adds the credentials of the instance's artifact pull
+// secret, read with secrets (or fallback when nil), to base.
+func artifactOptions(ctx context.Context, secrets, fallback client.Reader, obj *apiv1.FluxInstance,
+	base distribution.ArtifactOptions) (distribution.ArtifactOptions, error) {
+	name := obj.Spec.Distribution.ArtifactPullSecret
+	if name == "" {
+		return base, nil
+	}
+	if secrets == nil {
+		secrets = fallback
+	}
+	kc, err := distribution.PullSecretKeychain(ctx, secrets, obj.Namespace, name)
+	if err != nil {
+		return base, err
+	}
+	base.Keychain = kc
+	return base, nil
 }
 
 // inventoryOf lists the objects of a change set as inventory entries.

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -42,15 +41,7 @@ func TestAMovedArtifactTagIsInstalled(t *testing.T) {
 		Spec: apiv1.FluxInstanceSpec{Wait: ptrTo(false), Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd",
 			Artifact: "oci://" + host + "/manifests"}}}
 	require.NoError(t, env.Client.Create(ctx, fi))
-	t.Cleanup(func() {
-		_ = env.Client.Delete(ctx, fi)
-		_ = testenv.Eventually(ctx, time.Minute, func(ctx context.Context) error {
-			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(fi), &apiv1.FluxInstance{}); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("not uninstalled yet: %v", err)
-			}
-			return nil
-		})
-	})
+	uninstallOnCleanup(t, fi)
 	var got *apiv1.FluxInstance
 	require.NoError(t, testenv.Eventually(ctx, time.Minute, func(context.Context) error {
 		got = getInstance(t)

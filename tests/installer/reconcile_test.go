@@ -48,6 +48,23 @@ func startInstallerWith(t *testing.T, cfg controller.Config) {
 
 func ptrTo[T any](v T) *T { return &v }
 
+// uninstallOnCleanup deletes the instance at the end of the test and waits
+// until the installer has uninstalled it, so the next test starts clean.
+func uninstallOnCleanup(t *testing.T, fi *apiv1.FluxInstance) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = env.Client.Delete(ctx, fi)
+		err := testenv.Eventually(ctx, time.Minute, func(ctx context.Context) error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(fi), &apiv1.FluxInstance{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("not uninstalled yet: %v", err)
+			}
+			return nil
+		})
+		assert.NoError(t, err)
+	})
+}
+
 func getInstance(t *testing.T) *apiv1.FluxInstance {
 	t.Helper()
 	fi := &apiv1.FluxInstance{}

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -51,15 +50,7 @@ func TestAnInstanceTakesOverAFluxInstalledWithKubectl(t *testing.T) {
 	startInstaller(t)
 	fi := &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns}, Spec: spec}
 	require.NoError(t, env.Client.Create(ctx, fi))
-	t.Cleanup(func() {
-		_ = env.Client.Delete(ctx, fi)
-		_ = testenv.Eventually(ctx, time.Minute, func(ctx context.Context) error {
-			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(fi), &apiv1.FluxInstance{}); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("not uninstalled yet: %v", err)
-			}
-			return nil
-		})
-	})
+	uninstallOnCleanup(t, fi)
 	require.NoError(t, testenv.Eventually(ctx, 60*time.Second, func(context.Context) error {
 		got := getInstance(t)
 		if st, reason, msg := ready(got); st != metav1.ConditionTrue {

@@ -5,14 +5,11 @@ package bench
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -35,32 +31,19 @@ const runtimeNS = "flux-system"
 var (
 	env      *testenv.Env
 	exporter *exportertest.Exporter
-	requests atomic.Int64
+	requests testenv.RequestCounter
 )
 
-type counter struct{ next http.RoundTripper }
-
-func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
-	requests.Add(1)
-	return c.next.RoundTrip(r)
-}
-
 // TestMain starts the control plane only when benchmarks are asked for
-// (-bench): the package has no tests, and `go test ./...` (make test) must
-// not start etcd and kube-apiserver for nothing.
+// (-bench): the package has no tests.
 func TestMain(m *testing.M) {
-	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
-	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
-		os.Exit(m.Run())
-	}
-	testenv.Main(m, func(e *testenv.Env) error {
+	testenv.MainForBenchmarks(m, func(e *testenv.Env) error {
 		env = e
 		if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: runtimeNS}}); err != nil {
 			return err
 		}
-		cfg := rest.CopyConfig(env.Config)
-		cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return &counter{next: rt} }
+		cfg := requests.Config(env.Config)
 		var err error
 		if exporter, err = exportertest.Start(cfg, runtimeNS, ""); err != nil {
 			return err
@@ -116,7 +99,7 @@ func BenchmarkExporter(b *testing.B) {
 		key := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: runtimeNS, Name: apiv1.DefaultName}}
 
 		b.Run("refresh", func(b *testing.B) {
-			before := requests.Load()
+			before := requests.Count()
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -125,7 +108,7 @@ func BenchmarkExporter(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(requests.Load()-before)/float64(b.N), "requests/refresh")
+			b.ReportMetric(float64(requests.Count()-before)/float64(b.N), "requests/refresh")
 			b.ReportMetric(float64(exporter.Resources.Len()), "series")
 		})
 

@@ -6,11 +6,7 @@ package bench
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"net/http"
-	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -32,22 +27,7 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
-	flag.Parse()
-	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
-		os.Exit(m.Run()) // no benchmark asked for: no control plane
-	}
-	testenv.Main(m, func(e *testenv.Env) error { env = e; return nil }, testenv.WithoutFluxCRDs())
-}
-
-// counter counts requests sent to the API server.
-type counter struct {
-	next http.RoundTripper
-	n    atomic.Int64
-}
-
-func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return c.next.RoundTrip(r)
+	testenv.MainForBenchmarks(m, func(e *testenv.Env) error { env = e; return nil }, testenv.WithoutFluxCRDs())
 }
 
 const ns = "flux-system"
@@ -93,9 +73,8 @@ func BenchmarkReconcile(b *testing.B) {
 	if err := client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})); err != nil {
 		b.Fatal(err)
 	}
-	cfg := rest.CopyConfig(env.Config)
-	cnt := &counter{}
-	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { cnt.next = rt; return cnt }
+	cnt := &testenv.RequestCounter{}
+	cfg := cnt.Config(env.Config)
 	mo := ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0"}
 	controller.ConfigureCache(ns, &mo)
 	mgr, err := ctrl.NewManager(cfg, mo)
@@ -121,12 +100,12 @@ func BenchmarkReconcile(b *testing.B) {
 	b.Run("install", func(b *testing.B) {
 		var requests int64
 		for i := 0; b.Loop(); i++ {
-			before := cnt.n.Load()
+			before := cnt.Count()
 			if err := env.Client.Create(ctx, instance()); err != nil {
 				b.Fatal(err)
 			}
 			waitFor(b, readyWith(""))
-			requests += cnt.n.Load() - before
+			requests += cnt.Count() - before
 			b.StopTimer()
 			if err := env.Client.Delete(ctx, instance()); err != nil {
 				b.Fatal(err)
@@ -150,7 +129,7 @@ func BenchmarkReconcile(b *testing.B) {
 		var requests int64
 		for i := 0; b.Loop(); i++ {
 			token := fmt.Sprintf("bench-%d", i)
-			before := cnt.n.Load()
+			before := cnt.Count()
 			fi := &apiv1.FluxInstance{}
 			if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "flux"}, fi); err != nil {
 				b.Fatal(err)
@@ -161,7 +140,7 @@ func BenchmarkReconcile(b *testing.B) {
 				b.Fatal(err)
 			}
 			waitFor(b, readyWith(token))
-			requests += cnt.n.Load() - before
+			requests += cnt.Count() - before
 		}
 		b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 	})

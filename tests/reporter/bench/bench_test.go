@@ -6,17 +6,12 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"flag"
-	"net/http"
-	"os"
 	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/fluxops/flux-operator/reporter/report"
@@ -28,35 +23,18 @@ import (
 var env *testenv.Env
 
 // TestMain starts the control plane only when benchmarks are asked for
-// (-bench): the package has no tests, and `go test ./...` (make test) must
-// not start etcd and kube-apiserver for nothing.
+// (-bench): the package has no tests.
 func TestMain(m *testing.M) {
-	flag.Parse()
 	ctrl.SetLogger(logr.Discard())
-	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
-		os.Exit(m.Run())
-	}
-	testenv.Main(m, func(e *testenv.Env) error { env = e; return nil })
-}
-
-// counter counts requests sent to the API server.
-type counter struct {
-	next http.RoundTripper
-	n    atomic.Int64
-}
-
-func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
-	c.n.Add(1)
-	return c.next.RoundTrip(r)
+	testenv.MainForBenchmarks(m, func(e *testenv.Env) error { env = e; return nil })
 }
 
 func BenchmarkReport(b *testing.B) {
 	fixtures.ForEachSize(b, env.Config, env.Scheme, func(b *testing.B, size int) {
 		runtime.GC()
 
-		cfg := rest.CopyConfig(env.Config)
-		cnt := &counter{}
-		cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { cnt.next = rt; return cnt }
+		cnt := &testenv.RequestCounter{}
+		cfg := cnt.Config(env.Config)
 		mgr, err := reportertest.NewManager(cfg, "flux-system")
 		if err != nil {
 			b.Fatal(err)
@@ -71,11 +49,11 @@ func BenchmarkReport(b *testing.B) {
 		ctx := context.Background()
 
 		// The first report starts the informers and lists everything once.
-		before := cnt.n.Load()
+		before := cnt.Count()
 		start := time.Now()
 		res := computer.Compute(ctx, nil)
 		cold := time.Since(start)
-		coldRequests := cnt.n.Load() - before
+		coldRequests := cnt.Count() - before
 		if err := res.Err(); err != nil {
 			b.Fatal(err)
 		}
@@ -89,14 +67,14 @@ func BenchmarkReport(b *testing.B) {
 		specJSON, _ := json.Marshal(res.Spec)
 
 		b.ResetTimer()
-		before = cnt.n.Load()
+		before = cnt.Count()
 		for i := 0; i < b.N; i++ {
 			if res := computer.Compute(ctx, nil); res.Err() != nil {
 				b.Fatal(res.Err())
 			}
 		}
 		b.StopTimer()
-		perReport := float64(cnt.n.Load()-before) / float64(b.N)
+		perReport := float64(cnt.Count()-before) / float64(b.N)
 
 		runtime.GC()
 		var ms runtime.MemStats
