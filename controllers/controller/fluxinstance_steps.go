@@ -89,6 +89,12 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 
 	objects := res.Objects
 	r.Manager.SetOwnerLabels(objects, obj.Name, obj.Namespace)
+	var migrated []string
+	if obj.GetMigrateResources() {
+		if migrated, err = r.migrateStoredVersions(ctx, objects); err != nil {
+			return failure(apiv1.ReconciliationFailedReason, false, fmt.Errorf("storage version migration failed: %w", err))
+		}
+	}
 	changeSet, applyErr := r.Manager.ApplyAllStaged(ctx, objects, applyOptions())
 	old := inventoryObjects(obj.Status.Inventory)
 	if applyErr != nil {
@@ -100,6 +106,9 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 	newInv := inventoryOf(changeSet)
 	obj.Status.Inventory = newInv
 	changes := changeLines(changeSet)
+	for _, m := range migrated {
+		changes = append(changes, "CustomResourceDefinition/"+m+" migrated")
+	}
 
 	stale := staleObjects(old, newInv)
 	if len(stale) > 0 {

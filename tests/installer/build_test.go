@@ -87,8 +87,8 @@ func dryRun(t *testing.T, objs []*unstructured.Unstructured) int {
 // components upgrade in place; the image automation CRDs of v2.9.5 no
 // longer have v1beta2, the storage version of v2.6.4, so an upgrade that
 // installed them needs the stored objects migrated first: that is the
-// installer's reconcile (storage-version migration), not the build, so
-// they are built here with v2.9.5 only.
+// installer's reconcile (TestAMinorUpgradeMigratesStoredVersions), not a
+// plain apply, so they are applied here with v2.9.5 only.
 func TestBuiltManifestsAreAcceptedByTheAPIServer(t *testing.T) {
 	for _, tc := range []struct {
 		version    string
