@@ -200,6 +200,8 @@ type outcome struct {
 	version string
 	// firstInstall: nothing was applied before this reconciliation.
 	firstInstall bool
+	// restart: start over at once (a new change canceled the health check).
+	restart bool
 }
 
 func failure(reason string, stalled bool, err error) *outcome {
@@ -233,6 +235,17 @@ func (r *FluxInstanceReconciler) finish(ctx context.Context, orig, obj *apiv1.Fl
 		status = "Failed"
 		msg := o.err.Error()
 		setCondition(obj, apiv1.ReadyCondition, metav1.ConditionFalse, o.reason, msg)
+		if o.restart {
+			// Not a failure: the change that canceled the wait is queued and
+			// runs next, without backoff.
+			apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.StalledCondition)
+			r.event(obj, corev1.EventTypeNormal, o.reason, msg)
+			recordHistory(obj, "Canceled", took)
+			if err := r.patchStatus(ctx, orig, obj); err != nil {
+				return ctrl.Result{}, err
+			}
+			return ctrl.Result{}, nil
+		}
 		if o.stalled {
 			setCondition(obj, apiv1.StalledCondition, metav1.ConditionTrue, o.reason, msg)
 		} else {

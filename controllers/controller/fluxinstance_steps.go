@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"strings"
 	"time"
 
@@ -126,15 +127,64 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 	obj.Status.LastArtifactRevision = artifactDigest
 
 	if obj.GetWait() {
-		wctx, cancel := context.WithTimeout(ctx, obj.GetTimeout())
+		wctx, cancel := context.WithTimeoutCause(ctx, obj.GetTimeout(), errHealthTimeout)
 		defer cancel()
+		canceled := r.cancelOnChange(wctx, cancel, obj)
 		if err := r.Manager.WaitForSetWithContext(wctx, changeSet.ToObjMetadataSet(), ssa.WaitOptions{
 			Interval: time.Second, Timeout: obj.GetTimeout()}); err != nil {
+			if by := canceled(); by != "" {
+				o := failure(apiv1.HealthCheckCanceledReason, false,
+					fmt.Errorf("health checks canceled due to a new reconciliation triggered by %s", by))
+				o.restart = true
+				return o
+			}
 			return failure(apiv1.HealthCheckFailedReason, false, fmt.Errorf("health check failed after %s: %w", obj.GetTimeout(), err))
 		}
 	}
 	obj.Status.LastAppliedRevision = res.Revision
 	return &outcome{changes: changes, version: res.Version, firstInstall: len(old) == 0}
+}
+
+var errHealthTimeout = fmt.Errorf("health check timed out")
+
+// cancelOnChange cancels the health check when the instance changes while
+// it waits (a new generation, or a new requestedAt or reconcile annotation):
+// the reconciliation starts over with the new spec at once instead of
+// waiting out the old one. It returns a function that says what changed, or
+// "" when the wait ended for another reason.
+func (r *FluxInstanceReconciler) cancelOnChange(ctx context.Context, cancel context.CancelFunc, obj *apiv1.FluxInstance) func() string {
+	var by atomic.Value
+	by.Store("")
+	gen, req := obj.Generation, obj.GetAnnotations()[apiv1.ReconcileRequestAnnotation]
+	disabled := obj.IsDisabled()
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			cur := &apiv1.FluxInstance{}
+			if err := r.Client.Get(ctx, client.ObjectKeyFromObject(obj), cur); err != nil {
+				continue
+			}
+			switch {
+			case cur.Generation != gen:
+				by.Store(fmt.Sprintf("a new spec (generation %d)", cur.Generation))
+			case cur.GetAnnotations()[apiv1.ReconcileRequestAnnotation] != req:
+				by.Store(fmt.Sprintf("%s=%s", apiv1.ReconcileRequestAnnotation, cur.GetAnnotations()[apiv1.ReconcileRequestAnnotation]))
+			case cur.IsDisabled() != disabled || !cur.DeletionTimestamp.IsZero():
+				by.Store("a suspend or delete of the instance")
+			default:
+				continue
+			}
+			cancel()
+			return
+		}
+	}()
+	return func() string { return by.Load().(string) }
 }
 
 // fetch returns the distribution tree: the instance's OCI artifact (and its

@@ -71,6 +71,10 @@ const (
 	// HealthCheckFailedReason: the applied workloads did not become ready in time.
 	HealthCheckFailedReason = "HealthCheckFailed"
 
+	// HealthCheckCanceledReason: a new change to the instance stopped the
+	// health check of the previous one, whose reconciliation starts over.
+	HealthCheckCanceledReason = "HealthCheckCanceled"
+
 	// InvalidSpecReason: the spec cannot be acted on as written.
 	InvalidSpecReason = "InvalidSpec"
 
