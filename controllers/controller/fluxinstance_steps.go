@@ -6,8 +6,8 @@ import (
 	"io/fs"
 	"slices"
 	"sort"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/object"

@@ -42,7 +42,7 @@ func TestANewChangeCancelsARunningHealthCheck(t *testing.T) {
 	cur.Spec.Wait = ptrTo(false)
 	require.NoError(t, env.Client.Patch(ctx, cur, patch))
 
-	require.NoError(t, testenv.Eventually(ctx, time.Minute, func(ctx context.Context) error {
+	require.NoError(t, testenv.Eventually(ctx, time.Minute, func(context.Context) error {
 		got := getInstance(t)
 		if st, reason, msg := ready(got); st != metav1.ConditionTrue || readyGeneration(got) != got.Generation {
 			return fmt.Errorf("Ready %s %s: %s", st, reason, msg)
