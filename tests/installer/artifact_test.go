@@ -13,9 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 	"github.com/fluxops/flux-operator/controllers/controller"
@@ -33,15 +31,13 @@ func TestAMovedArtifactTagIsInstalled(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 	first := pushArtifactAnonymous(t, host+"/manifests:latest", distributionLayer(t, nil))
 
-	require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})))
 	startInstallerWith(t, controller.Config{Namespace: ns, ArtifactTick: 200 * time.Millisecond,
 		ArtifactOptions: distribution.ArtifactOptions{PlainHTTP: []string{host}}})
 	fi := &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns,
 		Annotations: map[string]string{controller.ReconcileArtifactEveryAnnotation: "1s"}},
 		Spec: apiv1.FluxInstanceSpec{Wait: ptrTo(false), Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd",
 			Artifact: "oci://" + host + "/manifests"}}}
-	require.NoError(t, env.Client.Create(ctx, fi))
-	uninstallOnCleanup(t, fi)
+	createInstance(t, fi)
 	var got *apiv1.FluxInstance
 	require.NoError(t, testenv.Eventually(ctx, time.Minute, func(context.Context) error {
 		got = getInstance(t)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,12 +21,10 @@ import (
 // the new spec is reconciled at once instead of after the 5 minute timeout.
 func TestANewChangeCancelsARunningHealthCheck(t *testing.T) {
 	ctx := context.Background()
-	require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})))
 	startInstaller(t)
 	fi := &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},
 		Spec: apiv1.FluxInstanceSpec{Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"}}}
-	require.NoError(t, env.Client.Create(ctx, fi))
-	uninstallOnCleanup(t, fi)
+	createInstance(t, fi)
 
 	// The first reconciliation applies (the Deployments exist) and waits.
 	require.NoError(t, testenv.Eventually(ctx, time.Minute, func(context.Context) error {

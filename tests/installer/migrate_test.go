@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,14 +23,12 @@ import (
 // goes through and the objects survive it.
 func TestAMinorUpgradeMigratesStoredVersions(t *testing.T) {
 	ctx := context.Background()
-	require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})))
 	startInstaller(t)
 	fi := &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},
 		Spec: apiv1.FluxInstanceSpec{Wait: ptrTo(false), Distribution: apiv1.Distribution{Version: "2.6.x", Registry: "ghcr.io/fluxcd"},
 			Components: []apiv1.Component{"source-controller", "kustomize-controller", "helm-controller", "notification-controller",
 				"image-reflector-controller", "image-automation-controller"}}}
-	require.NoError(t, env.Client.Create(ctx, fi))
-	uninstallOnCleanup(t, fi)
+	createInstance(t, fi)
 	waitReadyAt := func(version string) *apiv1.FluxInstance {
 		t.Helper()
 		var got *apiv1.FluxInstance

@@ -33,6 +33,7 @@ func startInstaller(t *testing.T) { startInstallerWith(t, controller.Config{Name
 
 func startInstallerWith(t *testing.T, cfg controller.Config) {
 	t.Helper()
+	ensureNamespace(t)
 	mo := ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: config.Controller{SkipNameValidation: ptrTo(true)}}
 	controller.ConfigureCache(ns, &mo)
@@ -47,6 +48,21 @@ func startInstallerWith(t *testing.T, cfg controller.Config) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// ensureNamespace creates the runtime namespace, where the instance lives.
+func ensureNamespace(t *testing.T) {
+	t.Helper()
+	err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	require.NoError(t, client.IgnoreAlreadyExists(err))
+}
+
+// createInstance creates the instance and uninstalls it at the end of the
+// test.
+func createInstance(t *testing.T, fi *apiv1.FluxInstance) {
+	t.Helper()
+	require.NoError(t, env.Client.Create(context.Background(), fi))
+	uninstallOnCleanup(t, fi)
+}
 
 // uninstallOnCleanup deletes the instance at the end of the test and waits
 // until the installer has uninstalled it, so the next test starts clean.
@@ -123,7 +139,6 @@ func inventoryHas(fi *apiv1.FluxInstance, id string) bool {
 // installation untouched, suspend, and uninstall.
 func TestInstanceLifecycle(t *testing.T) {
 	ctx := context.Background()
-	require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})))
 	startInstaller(t)
 
 	fi := &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},

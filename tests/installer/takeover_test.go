@@ -23,7 +23,7 @@ import (
 // no duplicates.
 func TestAnInstanceTakesOverAFluxInstalledWithKubectl(t *testing.T) {
 	ctx := context.Background()
-	require.NoError(t, client.IgnoreAlreadyExists(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})))
+	ensureNamespace(t)
 	spec := apiv1.FluxInstanceSpec{Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"}, Wait: ptrTo(false)}
 	res := buildSpec(t, spec)
 	applyDefinitions(t, res.Objects)
@@ -49,8 +49,7 @@ func TestAnInstanceTakesOverAFluxInstalledWithKubectl(t *testing.T) {
 
 	startInstaller(t)
 	fi := &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns}, Spec: spec}
-	require.NoError(t, env.Client.Create(ctx, fi))
-	uninstallOnCleanup(t, fi)
+	createInstance(t, fi)
 	require.NoError(t, testenv.Eventually(ctx, 60*time.Second, func(context.Context) error {
 		got := getInstance(t)
 		if st, reason, msg := ready(got); st != metav1.ConditionTrue {
