@@ -3,6 +3,7 @@ module github.com/fluxops/flux-operator/tests
 go 1.27.3
 
 require (
+	github.com/fluxcd/pkg/apis/event v0.32.0
 	github.com/fluxops/flux-operator/apis v0.0.0
 	github.com/fluxops/flux-operator/controllers v0.0.0
 	github.com/fluxops/flux-operator/generated v0.0.0
@@ -47,6 +48,7 @@ require (
 	github.com/evanphx/json-patch/v5 v5.9.11 // indirect
 	github.com/exponent-io/jsonpath v0.0.0-20210407135951-1de76d718b3f // indirect
 	github.com/fluxcd/cli-utils v1.4.0 // indirect
+	github.com/fluxcd/pkg/runtime v0.123.0 // indirect
 	github.com/fluxcd/pkg/ssa v0.85.0 // indirect
 	github.com/fsnotify/fsnotify v1.10.1 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.3 // indirect
@@ -71,6 +73,8 @@ require (
 	github.com/google/gnostic-models v0.7.1 // indirect
 	github.com/google/go-containerregistry/pkg/authn/kubernetes v0.0.0-20260224031529-85f2bf5f7303 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
+	github.com/hashicorp/go-retryablehttp v0.7.8 // indirect
 	github.com/huandu/xstrings v1.5.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect

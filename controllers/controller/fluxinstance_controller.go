@@ -17,7 +17,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -58,7 +57,9 @@ type FluxInstanceReconciler struct {
 	// ArtifactOptions reach the registries of distribution artifacts (CA
 	// bundle, plain-HTTP mirrors); the keychain comes from the instance.
 	ArtifactOptions distribution.ArtifactOptions
-	Recorder        events.EventRecorder
+	// Notifier records events on the instance and forwards them to
+	// notification-controller; nil records none.
+	Notifier *Notifier
 	// secrets reads artifact pull secrets from the API server, so that no
 	// Secret is ever cached; the client when nil.
 	secrets client.Reader
@@ -144,14 +145,13 @@ func (r *FluxInstanceReconciler) suspended(ctx context.Context, obj *apiv1.FluxI
 	msg := "Reconciliation is disabled"
 	setCondition(obj, apiv1.ReadyCondition, metav1.ConditionTrue, apiv1.ReconciliationDisabledReason, msg)
 	apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.ReconcilingCondition)
-	r.event(obj, corev1.EventTypeWarning, apiv1.ReconciliationDisabledReason, msg)
+	r.event(obj, corev1.EventTypeWarning, apiv1.ReconciliationDisabledReason, obj.Status.LastAppliedRevision, msg)
 	return r.patchStatus(ctx, orig, obj)
 }
 
-func (r *FluxInstanceReconciler) event(obj *apiv1.FluxInstance, typ, reason, msg string) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(obj, nil, typ, reason, "Reconcile", "%s", eventMessage(msg))
-	}
+// event records an event on the instance about revision (may be empty).
+func (r *FluxInstanceReconciler) event(obj *apiv1.FluxInstance, typ, reason, revision, msg string) {
+	r.Notifier.Event(obj, typ, reason, revision, msg)
 }
 
 // maxEventMessage is the longest note the API server accepts on an event.
@@ -198,6 +198,8 @@ type outcome struct {
 	stalled bool
 	changes []string
 	version string
+	// revision built, when the build got that far; the events are about it.
+	revision string
 	// firstInstall: nothing was applied before this reconciliation.
 	firstInstall bool
 	// restart: start over at once (a new change canceled the health check).
@@ -227,7 +229,7 @@ func (r *FluxInstanceReconciler) finish(ctx context.Context, orig, obj *apiv1.Fl
 			if o.firstInstall {
 				verb = "installed"
 			}
-			r.event(obj, corev1.EventTypeNormal, apiv1.ReconciliationSucceededReason,
+			r.event(obj, corev1.EventTypeNormal, apiv1.ReconciliationSucceededReason, o.revision,
 				fmt.Sprintf("Flux %s %s\n%s", o.version, verb, strings.Join(o.changes, "\n")))
 		}
 		result = ctrl.Result{RequeueAfter: requeueAfter(obj)}
@@ -239,7 +241,7 @@ func (r *FluxInstanceReconciler) finish(ctx context.Context, orig, obj *apiv1.Fl
 			// Not a failure: the change that canceled the wait is queued and
 			// runs next, without backoff.
 			apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.StalledCondition)
-			r.event(obj, corev1.EventTypeNormal, o.reason, msg)
+			r.event(obj, corev1.EventTypeNormal, o.reason, o.revision, msg)
 			recordHistory(obj, "Canceled", took)
 			if err := r.patchStatus(ctx, orig, obj); err != nil {
 				return ctrl.Result{}, err
@@ -252,7 +254,7 @@ func (r *FluxInstanceReconciler) finish(ctx context.Context, orig, obj *apiv1.Fl
 			apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.StalledCondition)
 			retErr = o.err // retried with backoff
 		}
-		r.event(obj, corev1.EventTypeWarning, o.reason, msg)
+		r.event(obj, corev1.EventTypeWarning, o.reason, o.revision, msg)
 	}
 	recordHistory(obj, status, took)
 	if err := r.patchStatus(ctx, orig, obj); err != nil {

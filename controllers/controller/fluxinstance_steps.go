@@ -80,20 +80,25 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 		if obj.Status.LastAppliedRevision == "" {
 			verb = "Installing"
 		}
-		r.event(obj, corev1.EventTypeNormal, apiv1.ProgressingReason, fmt.Sprintf("%s revision %s", verb, res.Revision))
+		r.event(obj, corev1.EventTypeNormal, apiv1.ProgressingReason, res.Revision, fmt.Sprintf("%s revision %s", verb, res.Revision))
 	}
 	if res.Outdated {
-		r.event(obj, corev1.EventTypeNormal, apiv1.OutdatedVersionReason,
+		r.event(obj, corev1.EventTypeNormal, apiv1.OutdatedVersionReason, res.Revision,
 			fmt.Sprintf("Flux %s is outdated, the latest stable version is %s", res.Version, res.Newest))
 	}
 	obj.Status.LastAttemptedRevision = res.Revision
+	fail := func(reason string, stalled bool, err error) *outcome {
+		o := failure(reason, stalled, err)
+		o.revision = res.Revision
+		return o
+	}
 
 	objects := res.Objects
 	r.Manager.SetOwnerLabels(objects, obj.Name, obj.Namespace)
 	var migrated []string
 	if obj.GetMigrateResources() {
 		if migrated, err = r.migrateStoredVersions(ctx, objects); err != nil {
-			return failure(apiv1.ReconciliationFailedReason, false, fmt.Errorf("storage version migration failed: %w", err))
+			return fail(apiv1.ReconciliationFailedReason, false, fmt.Errorf("storage version migration failed: %w", err))
 		}
 	}
 	changeSet, applyErr := r.Manager.ApplyAllStaged(ctx, objects, applyOptions())
@@ -102,7 +107,7 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 		// What was applied stays in the inventory with what was there, so
 		// the next reconciliation prunes nothing it should not.
 		obj.Status.Inventory = mergeInventory(obj.Status.Inventory, changeSet)
-		return failure(apiv1.ReconciliationFailedReason, false, fmt.Errorf("apply failed: %w", applyErr))
+		return fail(apiv1.ReconciliationFailedReason, false, fmt.Errorf("apply failed: %w", applyErr))
 	}
 	newInv := inventoryOf(changeSet)
 	obj.Status.Inventory = newInv
@@ -119,7 +124,7 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 			Exclusions:        map[string]string{builder.PruneAnnotation: "disabled"},
 		})
 		if err != nil {
-			return failure(apiv1.ReconciliationFailedReason, false, fmt.Errorf("prune failed: %w", err))
+			return fail(apiv1.ReconciliationFailedReason, false, fmt.Errorf("prune failed: %w", err))
 		}
 		changes = append(changes, changeLines(deleted)...)
 	}
@@ -133,16 +138,16 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 		if err := r.Manager.WaitForSetWithContext(wctx, changeSet.ToObjMetadataSet(), ssa.WaitOptions{
 			Interval: time.Second, Timeout: obj.GetTimeout()}); err != nil {
 			if by := canceled(); by != "" {
-				o := failure(apiv1.HealthCheckCanceledReason, false,
+				o := fail(apiv1.HealthCheckCanceledReason, false,
 					fmt.Errorf("health checks canceled due to a new reconciliation triggered by %s", by))
 				o.restart = true
 				return o
 			}
-			return failure(apiv1.HealthCheckFailedReason, false, fmt.Errorf("health check failed after %s: %w", obj.GetTimeout(), err))
+			return fail(apiv1.HealthCheckFailedReason, false, fmt.Errorf("health check failed after %s: %w", obj.GetTimeout(), err))
 		}
 	}
 	obj.Status.LastAppliedRevision = res.Revision
-	return &outcome{changes: changes, version: res.Version, firstInstall: len(old) == 0}
+	return &outcome{changes: changes, version: res.Version, revision: res.Revision, firstInstall: len(old) == 0}
 }
 
 var errHealthTimeout = fmt.Errorf("health check timed out")

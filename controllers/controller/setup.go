@@ -24,6 +24,8 @@ type Config struct {
 	// (30s when zero); the annotation reconcileArtifactEvery sets how often it
 	// checks the registry.
 	ArtifactTick time.Duration
+	// Notifications say where events are forwarded.
+	Notifications NotificationOptions
 }
 
 // ConfigureCache caches only the FluxInstance of the runtime namespace: the
@@ -53,10 +55,14 @@ func Setup(mgr ctrl.Manager, cfg Config) (*FluxInstanceReconciler, error) {
 		Namespace:       cfg.Namespace,
 		Distribution:    cfg.Distribution,
 		ArtifactOptions: cfg.ArtifactOptions,
-		Recorder:        mgr.GetEventRecorder(FieldManager),
-		secrets:         mgr.GetAPIReader(),
+		Notifier: NewNotifier(mgr.GetEventRecorder(FieldManager), mgr.GetScheme(), cfg.Notifications,
+			mgr.GetLogger().WithName("notifier")),
+		secrets: mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(r.Notifier); err != nil {
 		return nil, err
 	}
 	tick := cfg.ArtifactTick

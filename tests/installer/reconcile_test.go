@@ -31,11 +31,14 @@ const ns = "flux-system"
 // the binary wires it, and stops it at the end of the test.
 func startInstaller(t *testing.T) { startInstallerWith(t, controller.Config{Namespace: ns}) }
 
-func startInstallerWith(t *testing.T, cfg controller.Config) {
+func startInstallerWith(t *testing.T, cfg controller.Config, options ...func(*ctrl.Options)) {
 	t.Helper()
 	ensureNamespace(t)
 	mo := ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: config.Controller{SkipNameValidation: ptrTo(true)}}
+	for _, o := range options {
+		o(&mo)
+	}
 	controller.ConfigureCache(ns, &mo)
 	mgr, err := ctrl.NewManager(env.Config, mo)
 	require.NoError(t, err)

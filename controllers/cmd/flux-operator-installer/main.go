@@ -6,7 +6,9 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -30,6 +32,7 @@ func main() {
 		manifestsPath, caFile, plainHTTP string
 		dist                             fs.FS
 		ao                               distribution.ArtifactOptions
+		notifications                    controller.NotificationOptions
 	)
 	bootstrap.Main(bootstrap.Binary{
 		Name: "flux-operator-installer",
@@ -40,6 +43,10 @@ func main() {
 				"A PEM bundle of the certificate authorities of private registries of distribution artifacts, trusted besides the system's. Env: ARTIFACT_CA_FILE.")
 			fs.StringVar(&plainHTTP, "artifact-plain-http", env.String("ARTIFACT_PLAIN_HTTP", ""),
 				"Comma-separated registries (host[:port]) of distribution artifacts spoken to over plain HTTP. Env: ARTIFACT_PLAIN_HTTP.")
+			fs.StringVar(&notifications.Address, "notification-controller-address", env.String("NOTIFICATION_CONTROLLER_ADDRESS", ""),
+				"The event receiver the installer's events are forwarded to; when empty, the notification-controller of the instance, if it installs one. Env: NOTIFICATION_CONTROLLER_ADDRESS.")
+			fs.BoolVar(&notifications.Disabled, "notifications-disabled", env.Bool("NOTIFICATIONS_DISABLED", false),
+				"Do not forward events to notification-controller. Env: NOTIFICATIONS_DISABLED.")
 		},
 		Validate: func() error {
 			var err error
@@ -48,6 +55,9 @@ func main() {
 				if dist, err = distribution.FromDir(manifestsPath); err != nil {
 					return err
 				}
+			}
+			if err := validateAddress(notifications.Address); err != nil {
+				return err
 			}
 			ao.PlainHTTP = splitList(plainHTTP)
 			if caFile != "" {
@@ -62,8 +72,22 @@ func main() {
 			return nil
 		},
 		Setup: func(mgr manager.Manager, o *bootstrap.Options) error {
-			_, err := controller.Setup(mgr, controller.Config{Namespace: o.RuntimeNamespace, Distribution: dist, ArtifactOptions: ao})
+			_, err := controller.Setup(mgr, controller.Config{Namespace: o.RuntimeNamespace, Distribution: dist, ArtifactOptions: ao,
+				Notifications: notifications})
 			return err
 		},
 	})
+}
+
+// validateAddress accepts an empty address or an http(s) URL with a host.
+func validateAddress(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--notification-controller-address %q must be an http:// or https:// URL, "+
+			"such as http://notification-controller.flux-system.svc.cluster.local./", addr)
+	}
+	return nil
 }

@@ -1,0 +1,182 @@
+package installer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	eventv1 "github.com/fluxcd/pkg/apis/event/v1"
+	"github.com/go-logr/logr/funcr"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/controller"
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+// receiver is an event receiver on loopback that keeps what it is posted,
+// as notification-controller's would.
+type receiver struct {
+	mu     sync.Mutex
+	events []eventv1.Event
+	bad    []string
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var e eventv1.Event
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if err := json.Unmarshal(body, &e); err != nil || r.Method != http.MethodPost {
+		rc.bad = append(rc.bad, string(body))
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	rc.events = append(rc.events, e)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (rc *receiver) find(reason string) (eventv1.Event, bool) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, e := range rc.events {
+		if e.Reason == reason {
+			return e, true
+		}
+	}
+	return eventv1.Event{}, false
+}
+
+func (rc *receiver) reasons() []string {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []string
+	for _, e := range rc.events {
+		out = append(out, e.Reason)
+	}
+	return out
+}
+
+// logLines collects the installer's log lines.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.Contains(s, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+func withLogs(l *logLines) func(*ctrl.Options) {
+	return func(o *ctrl.Options) {
+		o.Logger = funcr.New(func(prefix, args string) {
+			l.mu.Lock()
+			l.lines = append(l.lines, prefix+" "+args)
+			l.mu.Unlock()
+		}, funcr.Options{})
+	}
+}
+
+// The installer's events reach an event receiver in Flux's format, with the
+// revision, and the Kubernetes events carry the revision annotation;
+// progress stays in Kubernetes.
+func TestEventsAreForwardedToTheEventReceiver(t *testing.T) {
+	ctx := context.Background()
+	rc := &receiver{}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	startInstallerWith(t, controller.Config{Namespace: ns, Notifications: controller.NotificationOptions{Address: srv.URL}})
+	createInstance(t, &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},
+		Spec: apiv1.FluxInstanceSpec{Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"}, Wait: ptrTo(false)}})
+	waitReason(t, metav1.ConditionTrue, apiv1.ReconciliationSucceededReason)
+	revision := getInstance(t).Status.LastAppliedRevision
+
+	var got eventv1.Event
+	require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(context.Context) error {
+		var ok bool
+		if got, ok = rc.find(apiv1.ReconciliationSucceededReason); !ok {
+			return fmt.Errorf("no ReconciliationSucceeded event received: %v", rc.reasons())
+		}
+		return nil
+	}))
+	assert.Equal(t, apiv1.FluxInstanceKind, got.InvolvedObject.Kind)
+	assert.Equal(t, "fluxcd.controlplane.io/v1", got.InvolvedObject.APIVersion)
+	assert.Equal(t, "flux", got.InvolvedObject.Name)
+	assert.Equal(t, ns, got.InvolvedObject.Namespace)
+	assert.Equal(t, eventv1.EventSeverityInfo, got.Severity)
+	assert.Equal(t, "flux-operator", got.ReportingController)
+	assert.Contains(t, got.Message, "Flux v2.9.5 installed")
+	assert.Contains(t, got.Message, "Deployment/flux-system/source-controller created")
+	assert.Equal(t, revision, got.Metadata[controller.RevisionAnnotation])
+	assert.NotContains(t, rc.reasons(), apiv1.ProgressingReason, "progress events are for Kubernetes only")
+	assert.Empty(t, rc.bad)
+
+	// The Kubernetes events are annotated with the revision.
+	var list eventsv1.EventList
+	require.NoError(t, env.Client.List(ctx, &list, client.InNamespace(ns)))
+	annotated := map[string]string{}
+	for _, e := range list.Items {
+		if e.Regarding.Name == "flux" && e.Regarding.Kind == apiv1.FluxInstanceKind {
+			annotated[e.Reason] = e.Annotations[controller.RevisionAnnotation]
+			assert.Equal(t, "flux-operator", e.ReportingController)
+		}
+	}
+	assert.Equal(t, revision, annotated[apiv1.ProgressingReason])
+	assert.Equal(t, revision, annotated[apiv1.ReconciliationSucceededReason])
+
+	// A failure is an error.
+	patchSpec(t, func(s *apiv1.FluxInstanceSpec) { s.Distribution.Version = "9.x" })
+	require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(context.Context) error {
+		var ok bool
+		if got, ok = rc.find(apiv1.BuildFailedReason); !ok {
+			return fmt.Errorf("no BuildFailed event received: %v", rc.reasons())
+		}
+		return nil
+	}))
+	assert.Equal(t, eventv1.EventSeverityError, got.Severity)
+	assert.Contains(t, got.Message, `"9.x"`)
+}
+
+// With the receiver down the instance still becomes Ready, and each event
+// that cannot be delivered is logged once, after its retries.
+func TestAnUnreachableReceiverNeverFailsTheReconcile(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := "http://" + l.Addr().String() + "/"
+	require.NoError(t, l.Close())
+	logs := &logLines{}
+	startInstallerWith(t, controller.Config{Namespace: ns, Notifications: controller.NotificationOptions{Address: down, RetryMax: 1}},
+		withLogs(logs))
+	createInstance(t, &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},
+		Spec: apiv1.FluxInstanceSpec{Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"}, Wait: ptrTo(false)}})
+	waitReason(t, metav1.ConditionTrue, apiv1.ReconciliationSucceededReason)
+	require.NoError(t, testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+		if n := logs.count("unable to record event"); n == 0 {
+			return fmt.Errorf("the undelivered event was not logged")
+		}
+		return nil
+	}))
+	// One ReconciliationSucceeded event, one log line: retries are not logged.
+	assert.Equal(t, 1, logs.count("unable to record event"), "log lines: %d", logs.count(""))
+}
