@@ -17,11 +17,22 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
-func TestKubectlReportsTheRealServerVersion(t *testing.T) {
+// The local cluster is what the other tests stand on: the Kubernetes built
+// from Go modules, fake nodes that are Ready, Deployments that roll out.
+func TestTheLocalCluster(t *testing.T) {
+	testEnv.Test(t, features.New("the local kwok cluster").
+		Assess("kubectl reports the real server version", step(kubectlReportsTheRealServerVersion)).
+		Assess("the fake nodes are Ready", step(fakeNodesAreReady)).
+		Assess("a Deployment becomes Available", step(deploymentBecomesAvailable)).
+		Feature())
+}
+
+func kubectlReportsTheRealServerVersion(t *testing.T) {
 	out, err := kubectl(context.Background(), "version", "-o", "json")
 	require.NoError(t, err)
 	var v struct {
@@ -42,7 +53,7 @@ func TestKubectlReportsTheRealServerVersion(t *testing.T) {
 	assert.Equal(t, want, v.ClientVersion.GitVersion, "kubectl is built at the server version")
 }
 
-func TestFakeNodesAreReady(t *testing.T) {
+func fakeNodesAreReady(t *testing.T) {
 	var nodes corev1.NodeList
 	require.NoError(t, k8s.List(context.Background(), &nodes))
 	require.Len(t, nodes.Items, 2)
@@ -57,7 +68,7 @@ func TestFakeNodesAreReady(t *testing.T) {
 	}
 }
 
-func TestDeploymentBecomesAvailable(t *testing.T) {
+func deploymentBecomesAvailable(t *testing.T) {
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "e2e-deploy-"}}
 	require.NoError(t, k8s.Create(ctx, ns))

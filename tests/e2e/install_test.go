@@ -15,15 +15,24 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
-// TestKustomizeInstall applies config/default with kubectl, as the install
+// TestKustomizeInstall: the operator installed as the install guide says.
+func TestKustomizeInstall(t *testing.T) {
+	testEnv.Test(t, features.New("install the operator with kubectl apply -k config/default").
+		Assess("the three Deployments roll out under restricted Pod Security and the Service has their endpoints",
+			step(kustomizeInstall)).
+		Feature())
+}
+
+// kustomizeInstall applies config/default with kubectl, as the install
 // guide says, on a cluster with a controller manager and a scheduler: the
 // three Deployments roll out, their pods are admitted by the restricted Pod
 // Security of flux-system, and the Service gets their endpoints on 8080.
-func TestKustomizeInstall(t *testing.T) {
+func kustomizeInstall(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(testenv.RepoRoot(), "config", "default")
 	out, err := kubectl(ctx, "apply", "--server-side", "--field-manager", "e2e", "-k", dir)

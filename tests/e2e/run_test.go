@@ -21,16 +21,25 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
-// TestRunStartsTheThreeBinaries runs `hack/run.sh` (what `make run` runs)
+// TestRunStartsTheThreeBinaries: `make run` against a user's cluster.
+func TestRunStartsTheThreeBinaries(t *testing.T) {
+	testEnv.Test(t, features.New("make run with a KUBECONFIG").
+		Assess("the three binaries start, serve the report, metrics and health, hold their Leases and stop on Ctrl-C",
+			step(runStartsTheThreeBinaries)).
+		Feature())
+}
+
+// runStartsTheThreeBinaries runs `hack/run.sh` (what `make run` runs)
 // against the e2e cluster and checks what a user would: the report API
 // answers, every binary serves metrics and health, each holds its leader
 // Lease (but the exporter, whose replicas all serve), and Ctrl-C stops them all and
 // releases the Leases.
-func TestRunStartsTheThreeBinaries(t *testing.T) {
+func runStartsTheThreeBinaries(t *testing.T) {
 	ctx := context.Background()
 	root := testenv.RepoRoot()
 	for _, b := range []string{"installer", "reporter", "exporter"} {

@@ -1,7 +1,9 @@
 //go:build e2e
 
 // Package e2e runs end-to-end tests on a local kwok cluster (hack/cluster.sh)
-// whose control plane is the Kubernetes built from Go modules by `make testenv`.
+// whose control plane is the Kubernetes built from Go modules by `make testenv`,
+// with sigs.k8s.io/e2e-framework: each test is a feature, each step of it an
+// assessment named as a user would say it.
 package e2e
 
 import (
@@ -12,8 +14,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/config"
+	"sigs.k8s.io/e2e-framework/pkg/env"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
+	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/tests/testenv"
@@ -22,44 +27,49 @@ import (
 const clusterName = "flux-operator-e2e"
 
 var (
+	testEnv    env.Environment
 	kubeconfig string
 	k8s        client.Client
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "flux-operator-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		os.Exit(1)
 	}
-	defer os.RemoveAll(dir)
 	kubeconfig = filepath.Join(dir, "kubeconfig")
 
-	if err := cluster("up"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		_ = cluster("down")
-		return 1
-	}
-	defer func() {
-		if err := cluster("down"); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-		}
-	}()
+	testEnv = env.NewWithConfig(envconf.New())
+	testEnv.Setup(clusterUp)
+	testEnv.Finish(clusterDown)
+	code := testEnv.Run(m)
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
 
-	cfg, err := config.GetConfigWithContext("")
+// clusterUp starts the e2e cluster with hack/cluster.sh, the script of
+// `make cluster-up`, and points the environment and k8s at it.
+func clusterUp(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
+	if err := cluster("up"); err != nil {
+		_ = cluster("down")
+		return ctx, err
+	}
+	cfg.WithKubeconfigFile(kubeconfig)
+	c, err := cfg.NewClient()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return ctx, err
 	}
-	if k8s, err = client.New(cfg, client.Options{Scheme: bootstrap.NewScheme()}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	scheme := bootstrap.NewScheme()
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return ctx, err
 	}
-	return m.Run()
+	k8s, err = client.New(c.RESTConfig(), client.Options{Scheme: scheme})
+	return ctx, err
+}
+
+func clusterDown(ctx context.Context, _ *envconf.Config) (context.Context, error) {
+	return ctx, cluster("down")
 }
 
 // cluster runs hack/cluster.sh for the e2e cluster, which has its own name and
@@ -77,6 +87,15 @@ func cluster(action string) error {
 	}
 	// Later clients find the cluster through KUBECONFIG, as a user's would.
 	return os.Setenv("KUBECONFIG", kubeconfig)
+}
+
+// step adapts a plain test body to an assessment.
+func step(f func(t *testing.T)) features.Func {
+	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+		t.Helper()
+		f(t)
+		return ctx
+	}
 }
 
 func kubectl(ctx context.Context, args ...string) (string, error) {

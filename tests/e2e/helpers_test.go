@@ -1,0 +1,321 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	eventv1 "github.com/fluxcd/pkg/apis/event/v1"
+	"github.com/stretchr/testify/require"
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+// binary is bin/flux-operator-<name> run against the e2e cluster as a local
+// process, as `make run` runs it.
+type binary struct {
+	name, metrics, health string
+	env                   []string
+	mu                    sync.Mutex
+	cmd                   *exec.Cmd
+	logs                  *bytes.Buffer
+}
+
+// startBinary starts the binary, waits for its /readyz and stops it at the
+// end of the test.
+func startBinary(t *testing.T, name, metrics, health string, env ...string) *binary {
+	t.Helper()
+	b := &binary{name: name, metrics: metrics, health: health, env: env}
+	b.start(t)
+	t.Cleanup(func() {
+		b.stop(os.Interrupt)
+		if t.Failed() || os.Getenv("E2E_LOGS") != "" {
+			t.Logf("%s logs:\n%s", name, b.output())
+		}
+	})
+	return b
+}
+
+func (b *binary) start(t *testing.T) {
+	t.Helper()
+	bin := filepath.Join(testenv.RepoRoot(), "bin", "flux-operator-"+b.name)
+	cmd := exec.Command(bin, "--metrics-addr", b.metrics, "--health-addr", b.health, "--log-encoding", "console")
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfig, "RUNTIME_NAMESPACE=flux-system"), b.env...)
+	b.mu.Lock()
+	if b.logs == nil {
+		b.logs = &bytes.Buffer{}
+	}
+	cmd.Stdout, cmd.Stderr = lockedWriter{b}, lockedWriter{b}
+	b.cmd = cmd
+	b.mu.Unlock()
+	require.NoError(t, cmd.Start())
+	require.NoError(t, testenv.Eventually(context.Background(), time.Minute, func(context.Context) error {
+		resp, err := http.Get("http://" + b.health + "/readyz")
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s /readyz: %d", b.name, resp.StatusCode)
+		}
+		return nil
+	}))
+}
+
+// stop signals the process and waits for it to exit.
+func (b *binary) stop(sig os.Signal) {
+	b.mu.Lock()
+	cmd := b.cmd
+	b.mu.Unlock()
+	if cmd == nil || cmd.Process == nil || cmd.ProcessState != nil {
+		return
+	}
+	_ = cmd.Process.Signal(sig)
+	_ = cmd.Wait()
+}
+
+func (b *binary) output() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.logs.String()
+}
+
+type lockedWriter struct{ b *binary }
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.b.mu.Lock()
+	defer w.b.mu.Unlock()
+	return w.b.logs.Write(p)
+}
+
+// receiver is an event receiver on loopback standing in for Slack behind
+// notification-controller: it keeps the events posted to it.
+type receiver struct {
+	*httptest.Server
+	mu     sync.Mutex
+	events []eventv1.Event
+}
+
+func startReceiver(t *testing.T) *receiver {
+	t.Helper()
+	rc := &receiver{}
+	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var e eventv1.Event
+		if err := json.NewDecoder(r.Body).Decode(&e); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		rc.mu.Lock()
+		rc.events = append(rc.events, e)
+		rc.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(rc.Close)
+	return rc
+}
+
+// find returns the last event with reason whose message contains substr.
+func (rc *receiver) find(reason, substr string) (eventv1.Event, error) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var reasons []string
+	for i := len(rc.events) - 1; i >= 0; i-- {
+		e := rc.events[i]
+		if e.Reason == reason && strings.Contains(e.Message, substr) {
+			return e, nil
+		}
+		reasons = append(reasons, e.Reason)
+	}
+	return eventv1.Event{}, fmt.Errorf("no %s event with %q received; got %v", reason, substr, reasons)
+}
+
+// blockingWebhook is a validating admission webhook on loopback that holds
+// the admission of one Deployment until released: an apply that reaches
+// that object is stopped in the middle.
+type blockingWebhook struct {
+	blocked chan struct{}
+	release chan struct{}
+	once    sync.Once
+	name    string
+}
+
+// startBlockingWebhook registers the webhook for the Deployment name and
+// returns it; release() lets the admission through and removes the webhook.
+func startBlockingWebhook(t *testing.T, name string) (*blockingWebhook, func()) {
+	t.Helper()
+	ctx := context.Background()
+	wh := &blockingWebhook{blocked: make(chan struct{}), release: make(chan struct{}), name: name}
+	cert, caPEM := selfSignedCert(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: wh, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.ServeTLS(l, "", "") }()
+	url := "https://" + l.Addr().String() + "/validate"
+	cfg := &admissionregistrationv1.ValidatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-hold-" + name},
+		Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+			Name:                    "hold.e2e.fluxops.example.com",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: caPEM},
+			AdmissionReviewVersions: []string{"v1"},
+			SideEffects:             ptrTo(admissionregistrationv1.SideEffectClassNone),
+			FailurePolicy:           ptrTo(admissionregistrationv1.Fail),
+			TimeoutSeconds:          ptrTo[int32](30),
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+				Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"},
+					Resources: []string{"deployments"}},
+			}},
+			MatchConditions: []admissionregistrationv1.MatchCondition{{Name: "only-" + name,
+				Expression: fmt.Sprintf("object.metadata.name == %q", name)}},
+		}},
+	}
+	require.NoError(t, k8s.Create(ctx, cfg))
+	var done sync.Once
+	release := func() {
+		done.Do(func() {
+			close(wh.release)
+			_ = k8s.Delete(ctx, cfg)
+			_ = srv.Close()
+		})
+	}
+	t.Cleanup(release)
+	return wh, release
+}
+
+func (wh *blockingWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil || review.Request == nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if review.Request.Name == wh.name {
+		wh.once.Do(func() { close(wh.blocked) })
+		select {
+		case <-wh.release:
+		case <-time.After(25 * time.Second):
+		}
+	}
+	review.Response = &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true}
+	review.Request = nil
+	_ = json.NewEncoder(w).Encode(review)
+}
+
+// selfSignedCert is a certificate for 127.0.0.1 and its PEM, the webhook's
+// CA bundle.
+func selfSignedCert(t *testing.T) (tls.Certificate, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	cert, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	require.NoError(t, err)
+	return cert, certPEM
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// instanceSeries is the flux_instance_info line the exporter at addr
+// serves, or "" when it serves none.
+func instanceSeries(addr string) (string, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, "flux_instance_info{") {
+			return l, nil
+		}
+	}
+	return "", nil
+}
+
+// waitInstanceSeries waits until the exporter's flux_instance_info has every
+// label=value of want (regular expressions for values).
+func waitInstanceSeries(t *testing.T, addr string, want map[string]string) string {
+	t.Helper()
+	var line string
+	require.NoError(t, testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+		var err error
+		if line, err = instanceSeries(addr); err != nil {
+			return err
+		}
+		for k, v := range want {
+			if !regexp.MustCompile(k + `="` + v + `"`).MatchString(line) {
+				return fmt.Errorf("flux_instance_info has no %s=%q: %s", k, v, line)
+			}
+		}
+		return nil
+	}))
+	return line
+}
+
+// events is what `kubectl -n flux-system events --for fluxinstance/flux`
+// prints, with extra arguments.
+func events(ctx context.Context, args ...string) (string, error) {
+	return kubectl(ctx, append([]string{"-n", "flux-system", "events", "--for", "fluxinstance/flux"}, args...)...)
+}
+
+// waitEvent waits until the instance's events list a line with every one
+// of substrs.
+func waitEvent(t *testing.T, timeout time.Duration, args []string, substrs ...string) string {
+	t.Helper()
+	var found string
+	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(ctx context.Context) error {
+		out, err := events(ctx, args...)
+		if err != nil {
+			return err
+		}
+	lines:
+		for _, l := range strings.Split(out, "\n") {
+			for _, s := range substrs {
+				if !strings.Contains(l, s) {
+					continue lines
+				}
+			}
+			found = l
+			return nil
+		}
+		return fmt.Errorf("no event line with %q:\n%s", substrs, out)
+	}))
+	return found
+}
