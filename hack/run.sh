@@ -13,6 +13,10 @@
 #
 # Env: KUBECONFIG, RUNTIME_NAMESPACE (flux-system), RUN_DIR (.cache/run),
 #      INSTALL_FLUX (true on the local cluster, else false), INSTANCE,
+#      FLUX_OBJECTS (hack/run-flux-objects.yaml applied after the install on
+#      the local cluster; set to "" to skip, or a file with INSTALL_FLUX),
+#      NOTIFICATION_CONTROLLER_ADDRESS (events are not forwarded when unset:
+#      local processes cannot reach an in-cluster notification-controller),
 #      EXPORTER_METRICS_ADDR (:8080), INSTALLER_METRICS_ADDR (:9080),
 #      REPORTER_METRICS_ADDR (:9180), LOG_LEVEL (info).
 set -euo pipefail
@@ -24,11 +28,18 @@ run_dir=${RUN_DIR:-$root/.cache/run}
 export PATH="$bin:$PATH"
 
 install_flux=${INSTALL_FLUX:-false}
+flux_objects=${FLUX_OBJECTS-}
 if [ -z "${KUBECONFIG:-}" ]; then
   "$root/hack/cluster.sh" up
   KUBECONFIG=$("$root/hack/cluster.sh" kubeconfig)
   echo ">> no KUBECONFIG given: using the local kwok cluster"
   install_flux=${INSTALL_FLUX:-true}
+  flux_objects=${FLUX_OBJECTS-$root/hack/run-flux-objects.yaml}
+fi
+# The binaries run outside the cluster: they cannot reach the in-cluster
+# notification-controller, so events are forwarded only when asked.
+if [ -z "${NOTIFICATION_CONTROLLER_ADDRESS:-}" ]; then
+  export NOTIFICATIONS_DISABLED=${NOTIFICATIONS_DISABLED:-true}
 fi
 instance=${INSTANCE:-$root/hack/run-fluxinstance.yaml}
 export KUBECONFIG
@@ -101,6 +112,13 @@ if [ "$install_flux" = true ]; then
   kubectl -n "$ns" events --for fluxinstance/flux
   echo
   kubectl -n "$ns" get deployments -l app.kubernetes.io/part-of=flux
+  if [ -n "$flux_objects" ]; then
+    echo
+    echo ">> adding Flux objects: kubectl apply --server-side -f ${flux_objects#$root/}"
+    kubectl apply --server-side --field-manager flux-operator-run -f "$flux_objects"
+    # A fresh report, so that it counts them now rather than at the next interval.
+    kubectl -n "$ns" annotate --overwrite fluxreport/flux reconcile.fluxcd.io/requestedAt="$(date +%s%N)" >/dev/null 2>&1 || true
+  fi
   # The installer asked for a fresh report; wait until it shows the install.
   for _ in $(seq 1 60); do
     if [ "$(kubectl -n "$ns" get fluxreport/flux -o jsonpath='{.spec.distribution.status}' 2>/dev/null)" = Installed ]; then
@@ -129,10 +147,11 @@ done
 if [ "$install_flux" = true ]; then
   for _ in $(seq 1 20); do
     metrics=$(curl -fsS "http://127.0.0.1:${exporter_metrics##*:}/metrics" 2>/dev/null || true)
-    if grep -q '^flux_instance_info{.*ready="True"' <<<"$metrics" && grep -q 'status="Installed"' <<<"$metrics"; then break; fi
+    if grep -q '^flux_instance_info{.*ready="True"' <<<"$metrics" && grep -q 'status="Installed"' <<<"$metrics" &&
+      { [ -z "$flux_objects" ] || grep -q '^flux_resource_info{' <<<"$metrics"; }; then break; fi
     sleep 0.5
   done
-  grep -E '^flux_(instance_info|report_distribution_info|report_component_ready|operator_info|report_ready)' <<<"$metrics" || true
+  grep -E '^flux_(instance_info|resource_info|report_distribution_info|report_component_ready|operator_info|report_ready)' <<<"$metrics" || true
 else
   grep -E '^flux_' <<<"$metrics" | head -n 20 || true
 fi

@@ -53,47 +53,11 @@ func runStartsTheThreeBinaries(t *testing.T) {
 		"reporter":  {"127.0.0.1:19180", "127.0.0.1:19181"},
 		"exporter":  {"127.0.0.1:19280", "127.0.0.1:19281"},
 	}
-	cmd := exec.Command(filepath.Join(root, "hack", "run.sh"))
-	cmd.Env = append(os.Environ(),
-		"KUBECONFIG="+kubeconfig,
-		"RUN_DIR="+t.TempDir(),
+	cmd, lines, exited, output := startRun(t, kubeconfig,
 		"INSTALLER_METRICS_ADDR="+ports["installer"][0], "INSTALLER_HEALTH_ADDR="+ports["installer"][1],
 		"REPORTER_METRICS_ADDR="+ports["reporter"][0], "REPORTER_HEALTH_ADDR="+ports["reporter"][1],
 		"EXPORTER_METRICS_ADDR="+ports["exporter"][0], "EXPORTER_HEALTH_ADDR="+ports["exporter"][1],
 	)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = cmd.Stdout
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	lines := make(chan string, 256)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		for s.Scan() {
-			lines <- s.Text()
-		}
-		close(lines)
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-
-	var output []string
-	deadline := time.After(2 * time.Minute)
-wait:
-	for {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("run.sh exited before it was ready:\n%s", strings.Join(output, "\n"))
-			}
-			output = append(output, l)
-			if l == ">> running" {
-				break wait
-			}
-		case <-deadline:
-			t.Fatalf("run.sh was not ready in 2m:\n%s", strings.Join(output, "\n"))
-		}
-	}
 	text := strings.Join(output, "\n")
 	assert.Contains(t, text, ">> all three binaries are ready")
 	assert.Contains(t, text, "kubectl -n flux-system get fluxreport/flux -o yaml")
@@ -146,15 +110,7 @@ wait:
 	}
 
 	// Ctrl-C stops all three gracefully: run.sh exits 0 and the Leases are released.
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	for range lines {
-	}
-	select {
-	case err := <-exited:
-		require.NoError(t, err, "run.sh exits cleanly on Ctrl-C")
-	case <-time.After(time.Minute):
-		t.Fatal("run.sh did not stop within a minute of SIGINT")
-	}
+	stopRun(t, cmd, lines, exited)
 	for _, name := range []string{"installer", "reporter"} {
 		var lease coordinationv1.Lease
 		require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-" + name}, &lease))
@@ -167,6 +123,92 @@ wait:
 	var lease coordinationv1.Lease
 	err = k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-exporter"}, &lease)
 	assert.True(t, apierrors.IsNotFound(err), "the exporter takes no Lease: %v", err)
+}
+
+// startRun starts hack/run.sh against the cluster of kubeconfig and returns
+// once it says it is running, with what it printed until then.
+func startRun(t *testing.T, kubeconfig string, env ...string) (*exec.Cmd, chan string, chan error, []string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "run.sh"))
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfig, "RUN_DIR="+t.TempDir()), env...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	lines := make(chan string, 256)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	var output []string
+	deadline := time.After(3 * time.Minute)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("run.sh exited before it was ready:\n%s", strings.Join(output, "\n"))
+			}
+			output = append(output, l)
+			if l == ">> running" {
+				return cmd, lines, exited, output
+			}
+		case <-deadline:
+			t.Fatalf("run.sh was not ready in 3m:\n%s", strings.Join(output, "\n"))
+		}
+	}
+}
+
+// stopRun stops run.sh as Ctrl-C does and waits until it has exited.
+func stopRun(t *testing.T, cmd *exec.Cmd, lines chan string, exited chan error) {
+	t.Helper()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	for range lines {
+	}
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "run.sh exits cleanly on Ctrl-C")
+	case <-time.After(time.Minute):
+		t.Fatal("run.sh did not stop within a minute of SIGINT")
+	}
+}
+
+// TestRunInstallsFluxWhenAsked: `make run` with INSTALL_FLUX=true, as on the
+// local cluster, shows the product: the instance, its events, the report
+// and the series.
+func TestRunInstallsFluxWhenAsked(t *testing.T) {
+	testEnv.Test(t, features.New("make run installs Flux").
+		Assess("it prints the Ready instance, its events, the report with Flux installed by flux-operator, and the series",
+			step(func(t *testing.T) {
+				cmd, lines, exited, output := startRun(t, kubeconfig, "INSTALL_FLUX=true",
+					"FLUX_OBJECTS="+filepath.Join(testenv.RepoRoot(), "hack", "run-flux-objects.yaml"),
+					"INSTALLER_METRICS_ADDR=127.0.0.1:19680", "INSTALLER_HEALTH_ADDR=127.0.0.1:19681",
+					"REPORTER_METRICS_ADDR=127.0.0.1:19780", "REPORTER_HEALTH_ADDR=127.0.0.1:19781",
+					"EXPORTER_METRICS_ADDR=127.0.0.1:19880", "EXPORTER_HEALTH_ADDR=127.0.0.1:19881")
+				text := strings.Join(output, "\n")
+				t.Logf("make run printed:\n%s", text)
+				for _, want := range []string{
+					">> Flux is installed",
+					"Reconciliation finished in", "v2.9.5@sha256:", // kubectl get fluxinstance -o wide
+					"Progressing", "Installing revision v2.9.5@sha256:",
+					"ReconciliationSucceeded", "Flux v2.9.5 installed",
+					"source-controller", // the Deployments
+					"gitrepository.source.toolkit.fluxcd.io/flux-system serverside-applied",
+					"status: Installed", "managedBy: flux-operator", "version: v2.9.5",
+					`flux_instance_info{`, `ready="True"`, `revision="v2.9.5@sha256:`,
+					`flux_resource_info{`, `kind="GitRepository"`, `kind="Kustomization"`,
+				} {
+					assert.Contains(t, text, want)
+				}
+				stopRun(t, cmd, lines, exited)
+			})).
+		Feature())
 }
 
 func httpGet(t *testing.T, url string) string {

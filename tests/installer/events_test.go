@@ -60,6 +60,18 @@ func (rc *receiver) find(reason string) (eventv1.Event, bool) {
 	return eventv1.Event{}, false
 }
 
+func (rc *receiver) count(reason string) int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	n := 0
+	for _, e := range rc.events {
+		if e.Reason == reason {
+			n++
+		}
+	}
+	return n
+}
+
 func (rc *receiver) reasons() []string {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -144,6 +156,18 @@ func TestEventsAreForwardedToTheEventReceiver(t *testing.T) {
 	}
 	assert.Equal(t, revision, annotated[apiv1.ProgressingReason])
 	assert.Equal(t, revision, annotated[apiv1.ReconciliationSucceededReason])
+
+	// A reconciliation that changes nothing records nothing.
+	succeeded := rc.count(apiv1.ReconciliationSucceededReason)
+	waitHandled(t, "noop")
+	time.Sleep(2 * time.Second) // delivery is asynchronous: give a stray event the time to arrive
+	assert.Equal(t, succeeded, rc.count(apiv1.ReconciliationSucceededReason), "a no-op reconcile sent an event")
+	require.NoError(t, env.Client.List(ctx, &list, client.InNamespace(ns)))
+	for _, e := range list.Items {
+		if e.Regarding.Name == "flux" && e.Reason == apiv1.ReconciliationSucceededReason {
+			assert.Nil(t, e.Series, "a no-op reconcile repeated the ReconciliationSucceeded event")
+		}
+	}
 
 	// A failure is an error.
 	patchSpec(t, func(s *apiv1.FluxInstanceSpec) { s.Distribution.Version = "9.x" })
