@@ -75,16 +75,18 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 	for _, w := range res.Warnings {
 		log.FromContext(ctx).Info("build warning", "warning", w)
 	}
+	// Progress and an outdated version are told once per new revision, so
+	// that a reconciliation with nothing to do records nothing.
 	if res.Revision != obj.Status.LastAttemptedRevision {
 		verb := "Upgrading to"
 		if obj.Status.LastAppliedRevision == "" {
 			verb = "Installing"
 		}
 		r.event(obj, corev1.EventTypeNormal, apiv1.ProgressingReason, res.Revision, fmt.Sprintf("%s revision %s", verb, res.Revision))
-	}
-	if res.Outdated {
-		r.event(obj, corev1.EventTypeNormal, apiv1.OutdatedVersionReason, res.Revision,
-			fmt.Sprintf("Flux %s is outdated, the latest stable version is %s", res.Version, res.Newest))
+		if res.Outdated {
+			r.event(obj, corev1.EventTypeNormal, apiv1.OutdatedVersionReason, res.Revision,
+				fmt.Sprintf("Flux %s is outdated, the latest stable version is %s", res.Version, res.Newest))
+		}
 	}
 	obj.Status.LastAttemptedRevision = res.Revision
 	fail := func(reason string, stalled bool, err error) *outcome {
