@@ -1,14 +1,18 @@
 package bootstrap
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -113,26 +117,74 @@ func (b *Binary) start(o *Options) error {
 	if err != nil {
 		return fmt.Errorf("%w; set --kubeconfig or KUBECONFIG, or run in a Pod", err)
 	}
-	var configure func(*ctrl.Options) error
-	if b.ConfigureManager != nil {
-		configure = func(mo *ctrl.Options) error { return b.ConfigureManager(o, mo) }
+	ctx := ctrl.SetupSignalHandler()
+	log := ctrl.Log.WithName("setup")
+	for campaign := 1; ; campaign++ {
+		lost, err := b.startManager(ctx, cfg, o, campaign)
+		// After a lost Lease the API server is often still away, and the
+		// previous manager may still hold its ports for a moment: a new
+		// manager is tried again with backoff until it starts.
+		for wait, last := time.Second, ""; campaign > 1 && err != nil && ctx.Err() == nil; wait = min(2*wait, 5*time.Second) {
+			if err.Error() != last {
+				log.Info("cannot start a new manager yet, retrying", "error", err.Error(), "retryIn", wait.String())
+				last = err.Error()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+			lost, err = b.startManager(ctx, cfg, o, campaign)
+		}
+		if !lost || ctx.Err() != nil {
+			return err
+		}
+		// Losing the Lease (the API server unreachable for longer than the
+		// renew deadline, or another replica took over) stops the controllers
+		// at once; the process keeps running and campaigns again with a new
+		// manager, so an API server outage needs no restart.
+		log.Info("lost the leader Lease: stepped down, campaigning again", "lease", o.RuntimeNamespace+"/"+o.LeaderElectionID)
+	}
+}
+
+// errLeaderElectionLost is how controller-runtime's manager says it lost
+// the Lease.
+const errLeaderElectionLost = "leader election lost"
+
+// startManager builds, sets up and runs one manager until ctx is done or it
+// stops; lost is true when it stopped because it lost the leader Lease.
+func (b *Binary) startManager(ctx context.Context, cfg *rest.Config, o *Options, campaign int) (lost bool, err error) {
+	configure := func(mo *ctrl.Options) error {
+		if campaign > 1 {
+			// The controllers of the previous manager were registered under
+			// the same names in this process.
+			mo.Controller.SkipNameValidation = ptr.To(true)
+		}
+		if b.ConfigureManager != nil {
+			return b.ConfigureManager(o, mo)
+		}
+		return nil
 	}
 	mgr, err := NewManager(cfg, o, NewScheme(), configure)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if b.Setup != nil {
 		if err := b.Setup(mgr, o); err != nil {
-			return fmt.Errorf("failed to set up %s: %w", b.Name, err)
+			return false, fmt.Errorf("failed to set up %s: %w", b.Name, err)
 		}
 	}
-	ctrl.Log.WithName("setup").Info("starting", "component", o.Component, "version", Version(), "platform", Platform(),
-		"namespace", o.RuntimeNamespace, "metricsAddr", o.MetricsAddr, "healthAddr", o.HealthAddr,
-		"leaderElect", o.LeaderElect)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		return fmt.Errorf("manager stopped: %w", err)
+	if campaign == 1 {
+		ctrl.Log.WithName("setup").Info("starting", "component", o.Component, "version", Version(), "platform", Platform(),
+			"namespace", o.RuntimeNamespace, "metricsAddr", o.MetricsAddr, "healthAddr", o.HealthAddr,
+			"leaderElect", o.LeaderElect)
 	}
-	return nil
+	if err := mgr.Start(ctx); err != nil {
+		if o.LeaderElect && err.Error() == errLeaderElectionLost {
+			return true, nil
+		}
+		return false, fmt.Errorf("manager stopped: %w", err)
+	}
+	return false, nil
 }
 
 // Main is the whole main function of a binary: Run with the process's flags

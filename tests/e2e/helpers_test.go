@@ -45,6 +45,8 @@ type binary struct {
 	mu                    sync.Mutex
 	cmd                   *exec.Cmd
 	logs                  *bytes.Buffer
+	// exited is closed when the current process has exited.
+	exited chan struct{}
 }
 
 // startBinary starts the binary, waits for its /readyz and stops it at the
@@ -73,8 +75,11 @@ func (b *binary) start(t *testing.T) {
 	}
 	cmd.Stdout, cmd.Stderr = lockedWriter{b}, lockedWriter{b}
 	b.cmd = cmd
+	exited := make(chan struct{})
+	b.exited = exited
 	b.mu.Unlock()
 	require.NoError(t, cmd.Start())
+	go func() { _ = cmd.Wait(); close(exited) }()
 	require.NoError(t, testenv.Eventually(context.Background(), time.Minute, func(context.Context) error {
 		resp, err := http.Get("http://" + b.health + "/readyz")
 		if err != nil {
@@ -91,13 +96,32 @@ func (b *binary) start(t *testing.T) {
 // stop signals the process and waits for it to exit.
 func (b *binary) stop(sig os.Signal) {
 	b.mu.Lock()
-	cmd := b.cmd
+	cmd, exited := b.cmd, b.exited
 	b.mu.Unlock()
-	if cmd == nil || cmd.Process == nil || cmd.ProcessState != nil {
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
 	_ = cmd.Process.Signal(sig)
-	_ = cmd.Wait()
+	<-exited
+}
+
+// pid is the process ID of the binary's current process.
+func (b *binary) pid() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cmd.Process.Pid
+}
+
+// running says whether the current process has not exited.
+func (b *binary) running() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case <-b.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 func (b *binary) output() string {

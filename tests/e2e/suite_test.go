@@ -89,6 +89,19 @@ func cluster(action string) error {
 	return os.Setenv("KUBECONFIG", kubeconfig)
 }
 
+// kwokctl runs the kwokctl of `make testenv` on the e2e cluster.
+func kwokctl(args ...string) error {
+	bin := filepath.Join(testenv.KubeBinDir(), "kwokctl")
+	cmd := exec.Command(bin, append(args, "--name", clusterName)...)
+	cmd.Env = append(os.Environ(), "KWOK_WORKDIR="+filepath.Join(testenv.RepoRoot(), ".cache", "kwok-e2e"),
+		"PATH="+testenv.KubeBinDir()+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kwokctl %v: %w\n%s", args, err, out)
+	}
+	return nil
+}
+
 // step adapts a plain test body to an assessment.
 func step(f func(t *testing.T)) features.Func {
 	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
