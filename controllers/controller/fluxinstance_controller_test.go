@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 )
 
 func TestEventMessagesFitTheAPIServerLimit(t *testing.T) {
@@ -28,5 +30,29 @@ func TestEventMessagesFitTheAPIServerLimit(t *testing.T) {
 	}
 	if got := eventMessage(strings.Repeat("x", 2000)); len(got) > maxEventMessage {
 		t.Errorf("one long line: %d bytes", len(got))
+	}
+}
+
+func TestForcedNeedsForceAtEqualToANewRequestedAt(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		annotations map[string]string
+		handled     string
+		want        bool
+	}{
+		{"no annotations", nil, "", false},
+		{"requestedAt only", map[string]string{apiv1.ReconcileRequestAnnotation: "1"}, "", false},
+		{"forceAt equal to a new requestedAt", map[string]string{apiv1.ReconcileRequestAnnotation: "2", apiv1.ForceRequestAnnotation: "2"}, "1", true},
+		{"forceAt of a request already handled", map[string]string{apiv1.ReconcileRequestAnnotation: "2", apiv1.ForceRequestAnnotation: "2"}, "2", false},
+		{"forceAt of an older request", map[string]string{apiv1.ReconcileRequestAnnotation: "3", apiv1.ForceRequestAnnotation: "2"}, "2", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			obj := &apiv1.FluxInstance{}
+			obj.SetAnnotations(tc.annotations)
+			obj.Status.LastHandledReconcileAt = tc.handled
+			if got := forced(obj); got != tc.want {
+				t.Errorf("forced = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -98,7 +98,7 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 	objects := res.Objects
 	r.Manager.SetOwnerLabels(objects, obj.Name, obj.Namespace)
 	var migrated []string
-	if obj.GetMigrateResources() {
+	if obj.GetMigrateResources() && (last != res.Version || forced(obj)) {
 		if migrated, err = r.migrateStoredVersions(ctx, objects); err != nil {
 			return fail(apiv1.ReconciliationFailedReason, false, fmt.Errorf("storage version migration failed: %w", err))
 		}
@@ -150,6 +150,14 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 	}
 	obj.Status.LastAppliedRevision = res.Revision
 	return &outcome{changes: changes, version: res.Version, revision: res.Revision, firstInstall: len(old) == 0}
+}
+
+// forced says whether the instance asks for a forced reconciliation:
+// reconcile.fluxcd.io/forceAt equal to a requestedAt not handled yet.
+func forced(obj *apiv1.FluxInstance) bool {
+	a := obj.GetAnnotations()
+	req := a[apiv1.ReconcileRequestAnnotation]
+	return req != "" && a[apiv1.ForceRequestAnnotation] == req && obj.Status.LastHandledReconcileAt != req
 }
 
 var errHealthTimeout = fmt.Errorf("health check timed out")

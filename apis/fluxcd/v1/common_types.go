@@ -26,6 +26,12 @@ const (
 	// value changes; the handled value is echoed in status.lastHandledReconcileAt.
 	ReconcileRequestAnnotation = "reconcile.fluxcd.io/requestedAt"
 
+	// ForceRequestAnnotation, set to the same value as
+	// ReconcileRequestAnnotation, forces the steps a reconciliation otherwise
+	// skips when the version does not change, such as the storage-version
+	// migration of Flux custom resources.
+	ForceRequestAnnotation = "reconcile.fluxcd.io/forceAt"
+
 	// ReconcileAnnotation set to DisabledValue suspends reconciliation.
 	ReconcileAnnotation = "fluxcd.controlplane.io/reconcile"
 
