@@ -97,7 +97,7 @@ monitoring-crds: tools ## Generate the ServiceMonitor and PrometheusRule CRDs (t
 .PHONY: tidy
 tidy: ## Run go mod tidy in every module.
 	for m in $(MODULES); do (cd $$m && go mod tidy); done
-	for m in tools tools/kube tools/flux/*/; do (cd $$m && GOWORK=off go mod tidy); done
+	for m in tools tools/kube tools/image tools/flux/*/; do (cd $$m && GOWORK=off go mod tidy); done
 
 .PHONY: fmt
 fmt: ## Format all Go code.
@@ -106,7 +106,8 @@ fmt: ## Format all Go code.
 .PHONY: lint
 lint: fmt-check $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml: go vet, staticcheck, errcheck, revive, gci, ...) in every module and tools/, e2e files included.
 	@rc=0; for m in $(MODULES); do echo ">> golangci-lint $$m"; (cd $$m && $(GOLANGCI_LINT) run --build-tags e2e ./...) || rc=1; done; \
-	echo ">> golangci-lint tools"; (cd tools && GOWORK=off $(GOLANGCI_LINT) run --build-tags tools ./...) || rc=1; exit $$rc
+	echo ">> golangci-lint tools"; (cd tools && GOWORK=off $(GOLANGCI_LINT) run --build-tags tools ./...) || rc=1; \
+	echo ">> golangci-lint tools/image"; (cd tools/image && GOWORK=off $(GOLANGCI_LINT) run ./...) || rc=1; exit $$rc
 
 .PHONY: fmt-check
 fmt-check: ## Fail on Go files gofmt would change (modules, tools and hack).
@@ -127,6 +128,36 @@ build: ## Build bin/flux-operator-{installer,reporter,exporter}.
 	cd reporter && go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/flux-operator-reporter ./cmd/flux-operator-reporter
 	cd metrics-exporter && go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/flux-operator-exporter ./cmd/flux-operator-exporter
 
+##@ Images
+
+IMAGE_REPOSITORY ?= ghcr.io/fluxops/flux-operator
+IMAGES_DIR ?= $(ROOT)/dist/images
+RELEASE_BIN ?= $(BIN)/release
+BUILD_IMAGES := $(BIN)/build-images
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Every timestamp in the images is the commit's, so a rebuild gives the same digests.
+CREATED ?= $(shell git log -1 --format=%cI 2>/dev/null || echo 1970-01-01T00:00:00Z)
+
+$(BUILD_IMAGES): tools/image/go.mod tools/image/go.sum tools/image/main.go
+	cd tools/image && GOWORK=off go build -o $@ .
+
+.PHONY: images
+images: $(BUILD_IMAGES) ## Build the OCI image index of each binary (linux/amd64, linux/arm64) into dist/images, without Docker.
+	for arch in amd64 arm64; do \
+	  for b in controllers/cmd/flux-operator-installer reporter/cmd/flux-operator-reporter metrics-exporter/cmd/flux-operator-exporter; do \
+	    echo ">> $$(basename $$b) linux/$$arch"; \
+	    (cd $$(dirname $$(dirname $$b)) && CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "$(LDFLAGS)" \
+	      -o $(RELEASE_BIN)/linux-$$arch/$$(basename $$b) ./cmd/$$(basename $$b)); \
+	  done; \
+	done
+	$(BUILD_IMAGES) -bin-dir $(RELEASE_BIN) -out $(IMAGES_DIR) -repository $(IMAGE_REPOSITORY) \
+	  -version $(VERSION) -revision $(REVISION) -created $(CREATED)
+
+.PHONY: push
+push: images ## Push the images to $$REGISTRY (e.g. registry.example.com/fluxops) as <name>:$$VERSION; PLAIN_HTTP=true for a plain-HTTP registry; credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD or the Docker config.
+	@test -n "$(REGISTRY)" || { echo "set REGISTRY, e.g. make push REGISTRY=registry.example.com/fluxops"; exit 1; }
+	$(BUILD_IMAGES) push -in $(IMAGES_DIR) -registry $(REGISTRY) -tag $(VERSION) $(if $(filter true,$(PLAIN_HTTP)),-plain-http)
+
 ##@ Test
 
 .PHONY: testenv
@@ -134,7 +165,7 @@ testenv: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 	hack/build-kube.sh $(KUBE_BIN)
 
 .PHONY: test
-test: testenv build prometheus registry ## Run all tests: unit, envtest (real kube-apiserver + etcd) and e2e on a local kwok cluster.
+test: testenv build images prometheus registry ## Run all tests: unit, envtest (real kube-apiserver + etcd), the images on a real registry, and e2e on a local kwok cluster.
 	for m in $(MODULES); do echo ">> go test $$m"; (cd $$m && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...); done
 	$(MAKE) test-e2e
 

@@ -5,13 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"fmt"
 	"io/fs"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +19,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -36,58 +29,11 @@ import (
 )
 
 const (
-	registryUser     = "flux"
-	registryPassword = "s3cret-for-tests"
+	registryUser     = testenv.RegistryUser
+	registryPassword = testenv.RegistryPassword
 )
 
-// startRegistry runs Debian's docker-registry (the CNCF Distribution
-// registry) on a free loopback port over plain HTTP, with htpasswd
-// authentication, and returns host:port.
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	require.NoError(t, err, "the registry tests need Debian's docker-registry package: run `make registry` (make test does)")
-	dir := t.TempDir()
-	hash, err := bcrypt.GenerateFromPassword([]byte(registryPassword), bcrypt.DefaultCost)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(registryUser+":"+string(hash)+"\n"), 0o600))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	config := fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: %s
-http:
-  addr: %s
-auth:
-  htpasswd:
-    realm: flux-operator-tests
-    path: %s
-`, filepath.Join(dir, "data"), addr, filepath.Join(dir, "htpasswd"))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.yml"), []byte(config), 0o600))
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "serve", filepath.Join(dir, "config.yml"))
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	require.NoError(t, testenv.Eventually(context.Background(), 20*time.Second, func(context.Context) error {
-		resp, err := http.Get("http://" + addr + "/v2/")
-		if err != nil {
-			return fmt.Errorf("%w: %s", err, logs.String())
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			return fmt.Errorf("/v2/ answered %d, want 401 (authentication on)", resp.StatusCode)
-		}
-		return nil
-	}))
-	return addr
-}
+func startRegistry(t *testing.T) string { return testenv.StartRegistry(t) }
 
 // distributionLayer is the embedded distribution tree as a tar.gz, the way
 // the Flux Operator's manifests artifact holds it.

@@ -91,7 +91,7 @@ func TestChartRendersWithPlainHelmTemplate(t *testing.T) {
 	assert.Len(t, deps, 3, "Deployments: %v", ids(r.Objects))
 	for _, c := range components {
 		require.Contains(t, deps, c)
-		assert.Equal(t, "ghcr.io/fluxops/flux-operator:v0.1.0", deps[c].Spec.Template.Spec.Containers[0].Image, c)
+		assert.Equal(t, "ghcr.io/fluxops/flux-operator-"+c+":v0.1.0", deps[c].Spec.Template.Spec.Containers[0].Image, c)
 	}
 	dryRunApply(t, r.Objects)
 	checkPods(t, deps)

@@ -223,6 +223,21 @@ func TestChartDefaults(t *testing.T) {
 	}
 }
 
+// Images pinned by digest, as a release's chart pins them.
+func TestChartImagesByDigest(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	r, err := renderChart(map[string]any{"image": map[string]any{"repository": "registry.example.com/flux-operator",
+		"digest": map[string]any{"installer": digest, "reporter": digest}}})
+	require.NoError(t, err)
+	deps := deployments(t, r.Objects)
+	assert.Equal(t, "registry.example.com/flux-operator-installer@"+digest, deps["installer"].Spec.Template.Spec.Containers[0].Image)
+	assert.Equal(t, "registry.example.com/flux-operator-reporter@"+digest, deps["reporter"].Spec.Template.Spec.Containers[0].Image)
+	assert.Equal(t, "registry.example.com/flux-operator-exporter:v0.1.0", deps["exporter"].Spec.Template.Spec.Containers[0].Image,
+		"a binary without a digest keeps the tag")
+	_, err = renderChart(map[string]any{"image": map[string]any{"repository": "r", "digest": map[string]any{"installer": "latest"}}})
+	require.Error(t, err, "the schema refuses a digest that is not one")
+}
+
 func TestChartValues(t *testing.T) {
 	r, err := renderChart(map[string]any{
 		"image":     map[string]any{"repository": "registry.example.com/flux-operator", "tag": "v9.9.9"},
@@ -252,7 +267,8 @@ func TestChartValues(t *testing.T) {
 	require.NotNil(t, rep)
 	assert.Equal(t, int32(2), *rep.Spec.Replicas)
 	ctr := rep.Spec.Template.Spec.Containers[0]
-	assert.Equal(t, "registry.example.com/flux-operator:v9.9.9", ctr.Image)
+	assert.Equal(t, "registry.example.com/flux-operator-reporter:v9.9.9", ctr.Image)
+	assert.Equal(t, "registry.example.com/flux-operator-exporter:v9.9.9", deps["exporter"].Spec.Template.Spec.Containers[0].Image)
 	assert.Contains(t, ctr.Args, "--log-level=debug")
 	assert.Equal(t, "2Gi", ctr.Resources.Limits.Memory().String())
 	assert.Contains(t, ctr.Env, corev1.EnvVar{Name: "REPORTING_INTERVAL", Value: "1m"})

@@ -23,7 +23,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 
-{{/* The image reference. */}}
+{{/* The image of a binary: dict "root" $ "component" "installer|reporter|exporter". */}}
 {{- define "flux-operator.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default (printf "v%s" .Chart.AppVersion) }}
+{{- $v := .root.Values.image -}}
+{{- $digest := index ($v.digest | default dict) .component -}}
+{{ $v.repository }}-{{ .component }}{{ if $digest }}@{{ $digest }}{{ else }}:{{ $v.tag | default (printf "v%s" .root.Chart.AppVersion) }}{{ end }}
 {{- end }}

@@ -1,0 +1,268 @@
+// Command build-images writes the OCI image index of each operator binary,
+// for linux/amd64 and linux/arm64, into an OCI layout, without a Docker
+// daemon and without a base image: one layer holding the binary, the CA roots
+// of Mozilla's NSS store (golang.org/x/crypto/x509roots/fallback, pinned by
+// go.mod) and passwd/group entries for the non-root user 65532. Every input
+// is fixed (file modes, owners, times from -created), so the same binaries
+// give the same digests.
+//
+// Usage:
+//
+//	build-images -bin-dir bin/release -out dist/images -version v0.1.0 \
+//	  -revision <git sha> -created <RFC 3339 time of the commit>
+//	build-images push -in dist/images -registry registry.example.com/fluxops -tag v0.1.0 [-plain-http]
+//
+// push sends each layout to <registry>/flux-operator-<name>:<tag> with the
+// credentials of REGISTRY_USERNAME and REGISTRY_PASSWORD when set, else of
+// the Docker config (~/.docker/config.json, DOCKER_CONFIG).
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/crypto/x509roots/fallback/bundle"
+)
+
+// User is the user and group the images run as.
+const User = 65532
+
+var platforms = []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "push" {
+		if err := pushMain(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "build-images push:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	flag.StringVar(&o.binDir, "bin-dir", "bin/release", "Directory with <os>-<arch>/flux-operator-<name> binaries.")
+	flag.StringVar(&o.out, "out", "dist/images", "Directory the OCI layouts are written to, one per binary.")
+	flag.StringVar(&o.names, "names", "installer,reporter,exporter", "Comma-separated binaries (flux-operator-<name>).")
+	flag.StringVar(&o.repository, "repository", "ghcr.io/fluxops/flux-operator", "Image repository prefix: <repository>-<name>.")
+	flag.StringVar(&o.version, "version", "", "Release version (org.opencontainers.image.version and the tag).")
+	flag.StringVar(&o.revision, "revision", "", "Source revision (org.opencontainers.image.revision).")
+	flag.StringVar(&o.created, "created", "", "RFC 3339 creation time, usually the commit time, for every timestamp in the images.")
+	flag.StringVar(&o.source, "source", "https://github.com/fluxops/flux-operator", "Source repository URL (org.opencontainers.image.source).")
+	flag.Parse()
+	if err := run(o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "build-images:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	binDir, out, names, repository, version, revision, created, source string
+}
+
+func run(o options, stdout io.Writer) error {
+	if o.version == "" || o.revision == "" || o.created == "" {
+		return errors.New("-version, -revision and -created are required")
+	}
+	created, err := time.Parse(time.RFC3339, o.created)
+	if err != nil {
+		return fmt.Errorf("-created %q is not an RFC 3339 time: %w", o.created, err)
+	}
+	created = created.UTC()
+	for _, name := range strings.Split(o.names, ",") {
+		idx, err := imageIndex(o, name, created)
+		if err != nil {
+			return fmt.Errorf("flux-operator-%s: %w", name, err)
+		}
+		dir := filepath.Join(o.out, "flux-operator-"+name)
+		if err := os.RemoveAll(dir); err != nil {
+			return err
+		}
+		if _, err := layout.Write(dir, idx); err != nil {
+			return fmt.Errorf("failed to write the OCI layout %s: %w", dir, err)
+		}
+		d, err := idx.Digest()
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(stdout, "%s-%s:%s@%s %s\n", o.repository, name, o.version, d, dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func imageIndex(o options, name string, created time.Time) (v1.ImageIndex, error) {
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	for _, p := range platforms {
+		bin := filepath.Join(o.binDir, p.OS+"-"+p.Architecture, "flux-operator-"+name)
+		img, err := image(o, name, bin, p, created)
+		if err != nil {
+			return nil, err
+		}
+		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
+	}
+	return idx, nil
+}
+
+func image(o options, name, bin string, p v1.Platform, created time.Time) (v1.Image, error) {
+	binary, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, fmt.Errorf("the %s/%s binary: %w (run make images, which builds it)", p.OS, p.Architecture, err)
+	}
+	layerTar, err := rootFS("flux-operator-"+name, binary, created)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, err
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err = mutate.Append(img, mutate.Addendum{Layer: layer, History: v1.History{
+		Created: v1.Time{Time: created}, CreatedBy: "build-images flux-operator-" + name,
+		Comment: "the binary, CA roots, passwd and group"}})
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture, cf.Created = p.OS, p.Architecture, v1.Time{Time: created}
+	cf.Config = v1.Config{
+		User:       fmt.Sprintf("%d:%d", User, User),
+		Entrypoint: []string{"/flux-operator-" + name},
+		WorkingDir: "/",
+		Env:        []string{"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"},
+		Labels: map[string]string{
+			"org.opencontainers.image.title":       "flux-operator-" + name,
+			"org.opencontainers.image.description": description[name],
+			"org.opencontainers.image.source":      o.source,
+			"org.opencontainers.image.revision":    o.revision,
+			"org.opencontainers.image.version":     o.version,
+			"org.opencontainers.image.created":     created.Format(time.RFC3339),
+			"org.opencontainers.image.licenses":    "Apache-2.0",
+		},
+	}
+	return mutate.ConfigFile(img, cf)
+}
+
+var description = map[string]string{
+	"installer": "Installs, upgrades and removes Flux from a FluxInstance.",
+	"reporter":  "Reports on the Flux installation in the FluxReport.",
+	"exporter":  "Exports Prometheus metrics of the Flux installation.",
+}
+
+// rootFS is the image's only layer, as a tar with fixed owners, modes and
+// times, in a fixed order.
+func rootFS(binName string, binary []byte, created time.Time) ([]byte, error) {
+	var roots bytes.Buffer
+	for r := range bundle.Roots() {
+		if r.Constraint != nil {
+			continue // a distrust-after date cannot be expressed in a PEM bundle
+		}
+		if err := pem.Encode(&roots, &pem.Block{Type: "CERTIFICATE", Bytes: r.Certificate}); err != nil {
+			return nil, err
+		}
+	}
+	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", User, User)
+	group := fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", User)
+	entries := []struct {
+		name string
+		mode int64
+		data []byte
+	}{
+		{"etc/", 0o755, nil},
+		{"etc/group", 0o644, []byte(group)},
+		{"etc/passwd", 0o644, []byte(passwd)},
+		{"etc/ssl/", 0o755, nil},
+		{"etc/ssl/certs/", 0o755, nil},
+		{"etc/ssl/certs/ca-certificates.crt", 0o644, roots.Bytes()},
+		{binName, 0o755, binary},
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Mode: e.mode, ModTime: created, Uname: "root", Gname: "root", Format: tar.FormatPAX}
+		if strings.HasSuffix(e.name, "/") {
+			h.Typeflag = tar.TypeDir
+		} else {
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.data))
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(e.data); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func pushMain(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("push", flag.ContinueOnError)
+	in := fs.String("in", "dist/images", "Directory of the OCI layouts written by build-images.")
+	registry := fs.String("registry", "", "Registry and path the images are pushed under, e.g. registry.example.com/fluxops.")
+	tag := fs.String("tag", "", "Tag of the pushed images.")
+	plainHTTP := fs.Bool("plain-http", false, "Speak plain HTTP to the registry.")
+	names := fs.String("names", "installer,reporter,exporter", "Comma-separated binaries (flux-operator-<name>).")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *registry == "" || *tag == "" {
+		return errors.New("-registry and -tag are required")
+	}
+	var nameOpts []name.Option
+	if *plainHTTP {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	auth := remote.WithAuthFromKeychain(authn.DefaultKeychain)
+	if u := os.Getenv("REGISTRY_USERNAME"); u != "" {
+		auth = remote.WithAuth(&authn.Basic{Username: u, Password: os.Getenv("REGISTRY_PASSWORD")})
+	}
+	for _, n := range strings.Split(*names, ",") {
+		dir := filepath.Join(*in, "flux-operator-"+n)
+		idx, err := layout.ImageIndexFromPath(dir)
+		if err != nil {
+			return fmt.Errorf("no image layout in %s: %w (run make images first)", dir, err)
+		}
+		ref, err := name.ParseReference(strings.TrimSuffix(*registry, "/")+"/flux-operator-"+n+":"+*tag, nameOpts...)
+		if err != nil {
+			return err
+		}
+		if err := remote.WriteIndex(ref, idx, auth); err != nil {
+			return fmt.Errorf("failed to push %s: %w", ref, err)
+		}
+		d, err := idx.Digest()
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(stdout, "%s@%s\n", ref, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
