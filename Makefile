@@ -153,6 +153,15 @@ images: $(BUILD_IMAGES) ## Build the OCI image index of each binary (linux/amd64
 	$(BUILD_IMAGES) -bin-dir $(RELEASE_BIN) -out $(IMAGES_DIR) -repository $(IMAGE_REPOSITORY) \
 	  -version $(VERSION) -revision $(REVISION) -created $(CREATED)
 
+.PHONY: release
+release: images testenv ## Write dist/: the image layouts, install.yaml (config/default with the images pinned by digest) and checksums.txt.
+	rm -rf $(ROOT)/dist/overlay && mkdir -p $(ROOT)/dist/overlay
+	$(BUILD_IMAGES) overlay -in $(IMAGES_DIR) -base ../../config/default -repository $(IMAGE_REPOSITORY) > $(ROOT)/dist/overlay/kustomization.yaml
+	$(KUBE_BIN)/kubectl kustomize $(ROOT)/dist/overlay > $(ROOT)/dist/install.yaml
+	rm -rf $(ROOT)/dist/overlay
+	cd $(ROOT)/dist && find install.yaml images -type f | LC_ALL=C sort | xargs sha256sum > checksums.txt
+	@echo ">> dist/install.yaml, dist/images and dist/checksums.txt for $(VERSION)"
+
 .PHONY: push
 push: images ## Push the images to $$REGISTRY (e.g. registry.example.com/fluxops) as <name>:$$VERSION; PLAIN_HTTP=true for a plain-HTTP registry; credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD or the Docker config.
 	@test -n "$(REGISTRY)" || { echo "set REGISTRY, e.g. make push REGISTRY=registry.example.com/fluxops"; exit 1; }
@@ -165,7 +174,7 @@ testenv: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 	hack/build-kube.sh $(KUBE_BIN)
 
 .PHONY: test
-test: testenv build images prometheus registry ## Run all tests: unit, envtest (real kube-apiserver + etcd), the images on a real registry, and e2e on a local kwok cluster.
+test: testenv build release prometheus registry ## Run all tests: unit, envtest (real kube-apiserver + etcd), the images on a real registry, and e2e on a local kwok cluster.
 	for m in $(MODULES); do echo ">> go test $$m"; (cd $$m && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...); done
 	$(MAKE) test-e2e
 

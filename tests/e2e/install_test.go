@@ -88,3 +88,45 @@ func kustomizeInstall(t *testing.T) {
 		assert.Contains(t, out, "flux-operator-"+c+"-", "the Service selects the %s pod: %s", c, strings.TrimSpace(out))
 	}
 }
+
+// TestReleaseInstall: the install.yaml of `make release`, applied as the
+// install guide says, rolls out the three Deployments with the images
+// pinned by digest.
+func TestReleaseInstall(t *testing.T) {
+	testEnv.Test(t, features.New("install a release with kubectl apply -f dist/install.yaml").
+		Assess("the three Deployments roll out with the release's images by digest", step(func(t *testing.T) {
+			ctx := context.Background()
+			file := filepath.Join(testenv.RepoRoot(), "dist", "install.yaml")
+			out, err := kubectl(ctx, "apply", "--server-side", "-f", file)
+			require.NoError(t, err, "run `make release` (make test does): %s", out)
+			t.Cleanup(func() {
+				for _, c := range []string{"installer", "reporter", "exporter"} {
+					_, _ = kubectl(ctx, "-n", "flux-system", "delete", "deployment", "flux-operator-"+c, "--ignore-not-found")
+				}
+			})
+			require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error {
+				for _, c := range []string{"installer", "reporter", "exporter"} {
+					var d appsv1.Deployment
+					if err := k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-" + c}, &d); err != nil {
+						return err
+					}
+					if d.Status.ObservedGeneration != d.Generation || d.Status.UpdatedReplicas != 1 || d.Status.AvailableReplicas != 1 {
+						return fmt.Errorf("flux-operator-%s is not rolled out: %+v", c, d.Status)
+					}
+					if img := d.Spec.Template.Spec.Containers[0].Image; !strings.HasPrefix(img, "ghcr.io/fluxops/flux-operator-"+c+"@sha256:") {
+						return fmt.Errorf("flux-operator-%s runs %s, not the release's image by digest", c, img)
+					}
+				}
+				return nil
+			}))
+			var pods corev1.PodList
+			require.NoError(t, k8s.List(ctx, &pods, client.InNamespace("flux-system"),
+				client.MatchingLabels{"app.kubernetes.io/name": "flux-operator"}))
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp == nil {
+					assert.Contains(t, p.Spec.Containers[0].Image, "@sha256:", p.Name)
+				}
+			}
+		})).
+		Feature())
+}

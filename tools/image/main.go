@@ -12,6 +12,11 @@
 //	  -revision <git sha> -created <RFC 3339 time of the commit>
 //	build-images push -in dist/images -registry registry.example.com/fluxops -tag v0.1.0 [-plain-http]
 //
+//	build-images overlay -in dist/images -base ../../config/default > dist/overlay/kustomization.yaml
+//
+// overlay prints a kustomization of -base that pins each image by the digest
+// of its layout, for `make release` to build install.yaml from.
+//
 // push sends each layout to <registry>/flux-operator-<name>:<tag> with the
 // credentials of REGISTRY_USERNAME and REGISTRY_PASSWORD when set, else of
 // the Docker config (~/.docker/config.json, DOCKER_CONFIG).
@@ -48,6 +53,13 @@ const User = 65532
 var platforms = []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "overlay" {
+		if err := overlayMain(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "build-images overlay:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "push" {
 		if err := pushMain(os.Args[2:], os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "build-images push:", err)
@@ -265,4 +277,35 @@ func pushMain(args []string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+func overlayMain(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("overlay", flag.ContinueOnError)
+	in := fs.String("in", "dist/images", "Directory of the OCI layouts written by build-images.")
+	base := fs.String("base", "", "The kustomization the overlay builds on, relative to the overlay's directory.")
+	from := fs.String("from", "ghcr.io/fluxops/flux-operator", "Image repository prefix the base names.")
+	repository := fs.String("repository", "ghcr.io/fluxops/flux-operator", "Image repository prefix of the release: <repository>-<name>.")
+	names := fs.String("names", "installer,reporter,exporter", "Comma-separated binaries (flux-operator-<name>).")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *base == "" {
+		return errors.New("-base is required")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by build-images overlay: %s with the images pinned by digest.\n", *base)
+	fmt.Fprintf(&b, "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\nimages:\n", *base)
+	for _, n := range strings.Split(*names, ",") {
+		idx, err := layout.ImageIndexFromPath(filepath.Join(*in, "flux-operator-"+n))
+		if err != nil {
+			return fmt.Errorf("no image layout for flux-operator-%s: %w (run make images first)", n, err)
+		}
+		d, err := idx.Digest()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "  - name: %s-%s\n    newName: %s-%s\n    digest: %s\n", *from, n, *repository, n, d)
+	}
+	_, err := io.WriteString(stdout, b.String())
+	return err
 }
