@@ -154,12 +154,12 @@ images: $(BUILD_IMAGES) ## Build the OCI image index of each binary (linux/amd64
 	  -version $(VERSION) -revision $(REVISION) -created $(CREATED)
 
 .PHONY: release
-release: images testenv ## Write dist/: the image layouts, install.yaml (config/default with the images pinned by digest) and checksums.txt.
+release: images testenv ## Write dist/: the image layouts, a CycloneDX SBOM per image (dist/sbom), install.yaml (config/default with the images pinned by digest) and checksums.txt.
 	rm -rf $(ROOT)/dist/overlay && mkdir -p $(ROOT)/dist/overlay
 	$(BUILD_IMAGES) overlay -in $(IMAGES_DIR) -base ../../config/default -repository $(IMAGE_REPOSITORY) > $(ROOT)/dist/overlay/kustomization.yaml
 	$(KUBE_BIN)/kubectl kustomize $(ROOT)/dist/overlay > $(ROOT)/dist/install.yaml
 	rm -rf $(ROOT)/dist/overlay
-	cd $(ROOT)/dist && find install.yaml images -type f | LC_ALL=C sort | xargs sha256sum > checksums.txt
+	cd $(ROOT)/dist && find install.yaml images sbom -type f | LC_ALL=C sort | xargs sha256sum > checksums.txt
 	@echo ">> dist/install.yaml, dist/images and dist/checksums.txt for $(VERSION)"
 
 .PHONY: push

@@ -10,6 +10,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"os"
@@ -217,4 +218,36 @@ func certificates(t *testing.T, data []byte) int {
 	}
 	require.Empty(t, strings.TrimSpace(string(data)), "trailing bytes after the PEM blocks")
 	return n
+}
+
+// Each image has a CycloneDX SBOM listing the Go modules of its binary.
+func TestEachImageHasAnSBOMOfItsModules(t *testing.T) {
+	dir := imagesDir(t)
+	modules := map[string]map[string]string{}
+	for _, b := range binaries {
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "sbom", "flux-operator-"+b+".cdx.json"))
+		require.NoError(t, err, "run `make release` (make test does)")
+		var bom struct {
+			BOMFormat   string `json:"bomFormat"`
+			SpecVersion string `json:"specVersion"`
+			Metadata    struct {
+				Component struct{ Type, Name, Version string } `json:"component"`
+			} `json:"metadata"`
+			Components []struct{ Type, Name, Version, PURL string } `json:"components"`
+		}
+		require.NoError(t, json.Unmarshal(data, &bom))
+		assert.Equal(t, "CycloneDX", bom.BOMFormat)
+		assert.Equal(t, "1.5", bom.SpecVersion)
+		assert.Equal(t, "container", bom.Metadata.Component.Type)
+		assert.Equal(t, "ghcr.io/fluxops/flux-operator-"+b, bom.Metadata.Component.Name)
+		modules[b] = map[string]string{}
+		for _, c := range bom.Components {
+			modules[b][c.Name] = c.Version
+			assert.Equal(t, "pkg:golang/"+c.Name+"@"+c.Version, c.PURL)
+		}
+		assert.Equal(t, "v0.25.3", modules[b]["sigs.k8s.io/controller-runtime"], b)
+		assert.Regexp(t, `^go1\.`, modules[b]["stdlib"], b)
+	}
+	assert.Equal(t, "v0.85.0", modules["installer"]["github.com/fluxcd/pkg/ssa"], "the installer applies with ssa")
+	assert.NotContains(t, modules["reporter"], "github.com/fluxcd/pkg/ssa", "each SBOM is its own binary's module graph")
 }

@@ -25,6 +25,8 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"debug/buildinfo"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -112,6 +114,9 @@ func run(o options, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if err := writeSBOM(o, name, created); err != nil {
+			return fmt.Errorf("flux-operator-%s: %w", name, err)
+		}
 		if _, err := fmt.Fprintf(stdout, "%s-%s:%s@%s %s\n", o.repository, name, o.version, d, dir); err != nil {
 			return err
 		}
@@ -177,6 +182,53 @@ func image(o options, name, bin string, p v1.Platform, created time.Time) (v1.Im
 		},
 	}
 	return mutate.ConfigFile(img, cf)
+}
+
+// writeSBOM writes the CycloneDX SBOM of a binary's image, from the Go
+// module graph recorded in the binary (the same for both platforms), to
+// <out>/../sbom/flux-operator-<name>.cdx.json.
+func writeSBOM(o options, name string, created time.Time) error {
+	bin := filepath.Join(o.binDir, "linux-amd64", "flux-operator-"+name)
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		return fmt.Errorf("failed to read the module graph of %s: %w", bin, err)
+	}
+	type component struct {
+		Type    string `json:"type"`
+		Name    string `json:"name"`
+		Version string `json:"version"`
+		PURL    string `json:"purl,omitempty"`
+	}
+	components := []component{{Type: "library", Name: "stdlib", Version: info.GoVersion,
+		PURL: "pkg:golang/stdlib@" + info.GoVersion}}
+	for _, d := range info.Deps {
+		if d.Replace != nil {
+			d = d.Replace
+		}
+		components = append(components, component{Type: "library", Name: d.Path, Version: d.Version,
+			PURL: "pkg:golang/" + d.Path + "@" + d.Version})
+	}
+	bom := map[string]any{
+		"bomFormat":   "CycloneDX",
+		"specVersion": "1.5",
+		"version":     1,
+		"metadata": map[string]any{
+			"timestamp": created.Format(time.RFC3339),
+			"component": component{Type: "container", Name: o.repository + "-" + name, Version: o.version,
+				PURL: "pkg:golang/" + info.Main.Path + "@" + o.version},
+			"properties": []map[string]string{{"name": "org.opencontainers.image.revision", "value": o.revision}},
+		},
+		"components": components,
+	}
+	data, err := json.MarshalIndent(bom, "", "  ")
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(filepath.Dir(filepath.Clean(o.out)), "sbom")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "flux-operator-"+name+".cdx.json"), append(data, '\n'), 0o644)
 }
 
 var description = map[string]string{
