@@ -355,40 +355,6 @@ spec:
 					return nil
 				}))
 			})).
-		Assess("the installer rides out an API server outage and installs Flux when asked after it",
-			step(func(t *testing.T) {
-				ctx := context.Background()
-				pid := installer.pid()
-				// Longer than the leader Lease's renew deadline (10s).
-				require.NoError(t, kwokctl("stop", "cluster"))
-				time.Sleep(25 * time.Second)
-				require.NoError(t, kwokctl("start", "cluster"))
-				back := time.Now()
-				require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error {
-					_, err := kubectl(ctx, "get", "--raw", "/readyz")
-					return err
-				}))
-				assert.Equal(t, pid, installer.pid(), "the installer was restarted")
-				assert.True(t, installer.running(), "the installer exited during the outage:\n%s", installer.output())
-				file := writeFile(t, "flux.yaml", `apiVersion: fluxcd.controlplane.io/v1
-kind: FluxInstance
-metadata:
-  name: flux
-  namespace: flux-system
-spec:
-  distribution:
-    version: "2.x"
-    registry: ghcr.io/fluxcd
-  wait: false
-`)
-				mustKubectl(t, "apply", "--server-side", "-f", file)
-				fi := waitReady(t, 3*time.Minute)
-				t.Logf("an instance applied after the outage was Ready %s after the API server was back",
-					time.Since(back).Round(time.Millisecond))
-				assert.Regexp(t, `^v2\.9\.5@sha256:`, fi.Status.LastAppliedRevision)
-				assert.Contains(t, installer.output(), "lost the leader Lease: stepped down, campaigning again")
-				mustKubectl(t, "-n", "flux-system", "delete", "fluxinstance", "flux", "--timeout=2m")
-			})).
 		Feature()
 	testEnv.Test(t, f)
 }

@@ -21,6 +21,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/fluxops/flux-operator/tests/testenv"
@@ -208,6 +209,40 @@ func TestRunInstallsFluxWhenAsked(t *testing.T) {
 				}
 				stopRun(t, cmd, lines, exited)
 			})).
+		Feature())
+}
+
+// TestTheInstallerRidesOutAnAPIServerOutage runs last: the control plane
+// restarted by kwokctl can take minutes to run pods again, which no later
+// test must wait for. The instance `make run` installed is still there.
+func TestTheInstallerRidesOutAnAPIServerOutage(t *testing.T) {
+	var installer *binary
+	testEnv.Test(t, features.New("an API server outage").
+		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
+			installer = startBinary(t, "installer", "127.0.0.1:19380", "127.0.0.1:19381")
+			waitReady(t, 3*time.Minute)
+			return ctx
+		}).
+		Assess("the installer keeps running through it and uninstalls Flux when asked after it", step(func(t *testing.T) {
+			ctx := context.Background()
+			pid := installer.pid()
+			// Longer than the leader Lease's renew deadline (10s).
+			require.NoError(t, kwokctl("stop", "cluster"))
+			time.Sleep(25 * time.Second)
+			require.NoError(t, kwokctl("start", "cluster"))
+			back := time.Now()
+			require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error {
+				_, err := kubectl(ctx, "get", "--raw", "/readyz")
+				return err
+			}))
+			assert.Equal(t, pid, installer.pid(), "the installer was restarted")
+			assert.True(t, installer.running(), "the installer exited during the outage:\n%s", installer.output())
+			mustKubectl(t, "-n", "flux-system", "delete", "fluxinstance", "flux", "--timeout=3m")
+			t.Logf("Flux uninstalled %s after the API server was back", time.Since(back).Round(time.Millisecond))
+			_, err := deploymentOf(ctx, "source-controller")
+			assert.True(t, apierrors.IsNotFound(err), "source-controller survived the uninstall: %v", err)
+			assert.Contains(t, installer.output(), "lost the leader Lease: stepped down, campaigning again")
+		})).
 		Feature())
 }
 
