@@ -138,7 +138,7 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # Every timestamp in the images is the commit's, so a rebuild gives the same digests.
 CREATED ?= $(shell git log -1 --format=%cI 2>/dev/null || echo 1970-01-01T00:00:00Z)
 
-$(BUILD_IMAGES): tools/image/go.mod tools/image/go.sum tools/image/main.go
+$(BUILD_IMAGES): tools/image/go.mod tools/image/go.sum $(wildcard tools/image/*.go)
 	cd tools/image && GOWORK=off go build -o $@ .
 
 .PHONY: images
@@ -153,19 +153,26 @@ images: $(BUILD_IMAGES) ## Build the OCI image index of each binary (linux/amd64
 	$(BUILD_IMAGES) -bin-dir $(RELEASE_BIN) -out $(IMAGES_DIR) -repository $(IMAGE_REPOSITORY) \
 	  -version $(VERSION) -revision $(REVISION) -created $(CREATED)
 
+.PHONY: chart
+chart: images ## Package the Helm chart into dist/charts, with appVersion $$VERSION and the images pinned by digest.
+	rm -rf $(ROOT)/dist/charts
+	$(BUILD_IMAGES) chart -chart config/charts/flux-operator -in $(IMAGES_DIR) -out $(ROOT)/dist/charts \
+	  -version $(VERSION) -created $(CREATED) -repository $(IMAGE_REPOSITORY)
+
 .PHONY: release
-release: images testenv ## Write dist/: the image layouts, a CycloneDX SBOM per image (dist/sbom), install.yaml (config/default with the images pinned by digest) and checksums.txt.
+release: images chart testenv ## Write dist/: the image layouts, a CycloneDX SBOM per image (dist/sbom), install.yaml (config/default with the images pinned by digest), the packaged chart (dist/charts) and checksums.txt.
 	rm -rf $(ROOT)/dist/overlay && mkdir -p $(ROOT)/dist/overlay
 	$(BUILD_IMAGES) overlay -in $(IMAGES_DIR) -base ../../config/default -repository $(IMAGE_REPOSITORY) > $(ROOT)/dist/overlay/kustomization.yaml
 	$(KUBE_BIN)/kubectl kustomize $(ROOT)/dist/overlay > $(ROOT)/dist/install.yaml
 	rm -rf $(ROOT)/dist/overlay
-	cd $(ROOT)/dist && find install.yaml images sbom -type f | LC_ALL=C sort | xargs sha256sum > checksums.txt
-	@echo ">> dist/install.yaml, dist/images and dist/checksums.txt for $(VERSION)"
+	cd $(ROOT)/dist && find install.yaml images sbom charts -type f | LC_ALL=C sort | xargs sha256sum > checksums.txt
+	@echo ">> dist/install.yaml, dist/images, dist/charts, dist/sbom and dist/checksums.txt for $(VERSION)"
 
 .PHONY: push
-push: images ## Push the images to $$REGISTRY (e.g. registry.example.com/fluxops) as <name>:$$VERSION; PLAIN_HTTP=true for a plain-HTTP registry; credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD or the Docker config.
+push: images chart ## Push the images to $$REGISTRY (e.g. registry.example.com/fluxops) as <name>:$$VERSION and the chart as flux-operator:<chart version>; PLAIN_HTTP=true for a plain-HTTP registry; credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD or the Docker config.
 	@test -n "$(REGISTRY)" || { echo "set REGISTRY, e.g. make push REGISTRY=registry.example.com/fluxops"; exit 1; }
-	$(BUILD_IMAGES) push -in $(IMAGES_DIR) -registry $(REGISTRY) -tag $(VERSION) $(if $(filter true,$(PLAIN_HTTP)),-plain-http)
+	$(BUILD_IMAGES) push -in $(IMAGES_DIR) -registry $(REGISTRY) -tag $(VERSION) $(if $(filter true,$(PLAIN_HTTP)),-plain-http) \
+	  -chart $$(ls $(ROOT)/dist/charts/flux-operator-*.tgz)
 
 ##@ Test
 

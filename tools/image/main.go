@@ -10,16 +10,24 @@
 //
 //	build-images -bin-dir bin/release -out dist/images -version v0.1.0 \
 //	  -revision <git sha> -created <RFC 3339 time of the commit>
-//	build-images push -in dist/images -registry registry.example.com/fluxops -tag v0.1.0 [-plain-http]
+//	build-images push -in dist/images -registry registry.example.com/fluxops -tag v0.1.0 [-plain-http] \
+//	  [-chart dist/charts/flux-operator-0.1.0.tgz]
+//	build-images chart -chart config/charts/flux-operator -in dist/images -out dist/charts -version v0.1.0 -created <time>
+//	build-images rootfs -out /rootfs
 //
 //	build-images overlay -in dist/images -base ../../config/default > dist/overlay/kustomization.yaml
 //
 // overlay prints a kustomization of -base that pins each image by the digest
 // of its layout, for `make release` to build install.yaml from.
 //
-// push sends each layout to <registry>/flux-operator-<name>:<tag> with the
+// push sends each layout to <registry>/flux-operator-<name>:<tag>, and the
+// packaged chart to <registry>/flux-operator:<chart version>, with the
 // credentials of REGISTRY_USERNAME and REGISTRY_PASSWORD when set, else of
 // the Docker config (~/.docker/config.json, DOCKER_CONFIG).
+//
+// chart packages the Helm chart of a release: appVersion, version and the
+// digests of the image layouts in values.yaml. rootfs writes the files every
+// image holds besides its binary, for the Dockerfile.
 package main
 
 import (
@@ -49,25 +57,27 @@ import (
 	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
+var subcommands = map[string]func(args []string, stdout io.Writer) error{
+	"chart":   chartMain,
+	"overlay": overlayMain,
+	"push":    pushMain,
+	"rootfs":  rootFSMain,
+}
+
 // User is the user and group the images run as.
 const User = 65532
 
 var platforms = []v1.Platform{{OS: "linux", Architecture: "amd64"}, {OS: "linux", Architecture: "arm64"}}
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "overlay" {
-		if err := overlayMain(os.Args[2:], os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, "build-images overlay:", err)
-			os.Exit(1)
+	if len(os.Args) > 1 {
+		if sub, ok := subcommands[os.Args[1]]; ok {
+			if err := sub(os.Args[2:], os.Stdout); err != nil {
+				fmt.Fprintf(os.Stderr, "build-images %s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+			return
 		}
-		return
-	}
-	if len(os.Args) > 1 && os.Args[1] == "push" {
-		if err := pushMain(os.Args[2:], os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, "build-images push:", err)
-			os.Exit(1)
-		}
-		return
 	}
 	var o options
 	flag.StringVar(&o.binDir, "bin-dir", "bin/release", "Directory with <os>-<arch>/flux-operator-<name> binaries.")
@@ -237,9 +247,15 @@ var description = map[string]string{
 	"exporter":  "Exports Prometheus metrics of the Flux installation.",
 }
 
-// rootFS is the image's only layer, as a tar with fixed owners, modes and
-// times, in a fixed order.
-func rootFS(binName string, binary []byte, created time.Time) ([]byte, error) {
+type file struct {
+	name string
+	mode int64
+	data []byte
+}
+
+// baseFiles are the files of every image besides its binary: passwd and
+// group entries for root and the non-root user, and the CA roots.
+func baseFiles() ([]file, error) {
 	var roots bytes.Buffer
 	for r := range bundle.Roots() {
 		if r.Constraint != nil {
@@ -251,19 +267,24 @@ func rootFS(binName string, binary []byte, created time.Time) ([]byte, error) {
 	}
 	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\n", User, User)
 	group := fmt.Sprintf("root:x:0:\nnonroot:x:%d:\n", User)
-	entries := []struct {
-		name string
-		mode int64
-		data []byte
-	}{
+	return []file{
 		{"etc/", 0o755, nil},
 		{"etc/group", 0o644, []byte(group)},
 		{"etc/passwd", 0o644, []byte(passwd)},
 		{"etc/ssl/", 0o755, nil},
 		{"etc/ssl/certs/", 0o755, nil},
 		{"etc/ssl/certs/ca-certificates.crt", 0o644, roots.Bytes()},
-		{binName, 0o755, binary},
+	}, nil
+}
+
+// rootFS is the image's only layer, as a tar with fixed owners, modes and
+// times, in a fixed order.
+func rootFS(binName string, binary []byte, created time.Time) ([]byte, error) {
+	base, err := baseFiles()
+	if err != nil {
+		return nil, err
 	}
+	entries := append(base, file{binName, 0o755, binary})
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range entries {
@@ -286,17 +307,48 @@ func rootFS(binName string, binary []byte, created time.Time) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// rootFSMain writes the files every image holds besides its binary into a
+// directory, for the Dockerfile to copy into its scratch image.
+func rootFSMain(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("rootfs", flag.ContinueOnError)
+	out := fs.String("out", "", "Directory the files are written to.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return errors.New("-out is required")
+	}
+	files, err := baseFiles()
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		p := filepath.Join(*out, filepath.FromSlash(f.name))
+		if strings.HasSuffix(f.name, "/") {
+			err = os.MkdirAll(p, os.FileMode(f.mode))
+		} else {
+			err = os.WriteFile(p, f.data, os.FileMode(f.mode))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintf(stdout, "%d files in %s\n", len(files), *out)
+	return err
+}
+
 func pushMain(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
 	in := fs.String("in", "dist/images", "Directory of the OCI layouts written by build-images.")
 	registry := fs.String("registry", "", "Registry and path the images are pushed under, e.g. registry.example.com/fluxops.")
 	tag := fs.String("tag", "", "Tag of the pushed images.")
 	plainHTTP := fs.Bool("plain-http", false, "Speak plain HTTP to the registry.")
-	names := fs.String("names", "installer,reporter,exporter", "Comma-separated binaries (flux-operator-<name>).")
+	names := fs.String("names", "installer,reporter,exporter", "Comma-separated binaries (flux-operator-<name>); empty for none.")
+	chart := fs.String("chart", "", "Packaged chart (dist/charts/flux-operator-<version>.tgz) pushed to <registry>/flux-operator:<chart version>.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *registry == "" || *tag == "" {
+	if *registry == "" || (*tag == "" && *names != "") {
 		return errors.New("-registry and -tag are required")
 	}
 	var nameOpts []name.Option
@@ -308,6 +360,9 @@ func pushMain(args []string, stdout io.Writer) error {
 		auth = remote.WithAuth(&authn.Basic{Username: u, Password: os.Getenv("REGISTRY_PASSWORD")})
 	}
 	for _, n := range strings.Split(*names, ",") {
+		if n == "" {
+			continue
+		}
 		dir := filepath.Join(*in, "flux-operator-"+n)
 		idx, err := layout.ImageIndexFromPath(dir)
 		if err != nil {
@@ -325,6 +380,15 @@ func pushMain(args []string, stdout io.Writer) error {
 			return err
 		}
 		if _, err := fmt.Fprintf(stdout, "%s@%s\n", ref, d); err != nil {
+			return err
+		}
+	}
+	if *chart != "" {
+		ref, err := pushChart(*chart, *registry, nameOpts, auth)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintln(stdout, ref); err != nil {
 			return err
 		}
 	}

@@ -27,5 +27,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "flux-operator.image" -}}
 {{- $v := .root.Values.image -}}
 {{- $digest := index ($v.digest | default dict) .component -}}
-{{ $v.repository }}-{{ .component }}{{ if $digest }}@{{ $digest }}{{ else }}:{{ $v.tag | default (printf "v%s" .root.Chart.AppVersion) }}{{ end }}
+{{- $app := .root.Chart.AppVersion -}}
+{{- if regexMatch "^[0-9]+[.]" $app }}{{ $app = printf "v%s" $app }}{{ end -}}
+{{ $v.repository }}-{{ .component }}{{ if $digest }}@{{ $digest }}{{ else }}:{{ $v.tag | default $app }}{{ end }}
 {{- end }}
