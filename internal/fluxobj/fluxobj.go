@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -43,7 +45,15 @@ type KindLister struct {
 
 	mu     sync.Mutex
 	probed map[schema.GroupVersionKind]bool
+	// watched are the kinds whose informer counts its events in changes.
+	watched map[schema.GroupVersionKind]bool
+	changes atomic.Uint64
 }
+
+// Changes counts the events (adds, updates, deletes) of the informers the
+// lister has read Objects from, and the informers it dropped: while it stays
+// the same, what Objects returns has not changed.
+func (l *KindLister) Changes() uint64 { return l.changes.Load() }
 
 // List lists a Flux kind from the cache without copying the cached objects:
 // callers only read them.
@@ -59,6 +69,56 @@ func (l *KindLister) List(ctx context.Context, gvk schema.GroupVersionKind, list
 		return errors.Join(l.explain(err), l.forget(ctx, gvk))
 	}
 	return nil
+}
+
+// Objects returns the cached Objects of a Flux kind, in namespace when it is
+// not empty; the cache's transform must be a Compactor's. The Objects are
+// the cache's own: callers only read them.
+func (l *KindLister) Objects(ctx context.Context, gvk schema.GroupVersionKind, namespace string) ([]*Object, error) {
+	if err := l.probe(ctx, gvk); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
+	defer cancel()
+	objs, err := listObjects(ctx, l.cache(), gvk, namespace)
+	if err != nil {
+		return nil, errors.Join(l.explain(err), l.forget(ctx, gvk))
+	}
+	l.watch(ctx, gvk)
+	return objs, nil
+}
+
+// watch makes the kind's informer count its events in changes, once.
+func (l *KindLister) watch(ctx context.Context, gvk schema.GroupVersionKind) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.watched[gvk] {
+		return
+	}
+	sii, err := informer(ctx, l.cache(), gvk)
+	if err != nil {
+		return // counted as a change: the next read tries again
+	}
+	count := func() { l.changes.Add(1) }
+	if _, err := sii.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { count() },
+		UpdateFunc: func(any, any) { count() },
+		DeleteFunc: func(any) { count() },
+	}); err != nil {
+		return
+	}
+	if l.watched == nil {
+		l.watched = map[schema.GroupVersionKind]bool{}
+	}
+	l.watched[gvk] = true
+}
+
+// cache is the cache under a CompactCache, which the Objects are read from.
+func (l *KindLister) cache() cache.Cache {
+	if c, ok := l.Cache.(*CompactCache); ok {
+		return c.Cache
+	}
+	return l.Cache
 }
 
 // Get reads one object of a Flux kind from the cache.
@@ -105,7 +165,9 @@ func (l *KindLister) probe(ctx context.Context, gvk schema.GroupVersionKind) err
 func (l *KindLister) forget(ctx context.Context, gvk schema.GroupVersionKind) error {
 	l.mu.Lock()
 	delete(l.probed, gvk)
+	delete(l.watched, gvk)
 	l.mu.Unlock()
+	l.changes.Add(1)
 	obj := &unstructured.Unstructured{}
 	obj.SetGroupVersionKind(gvk)
 	if err := l.Cache.RemoveInformer(context.WithoutCancel(ctx), obj); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -39,13 +37,28 @@ type ReportReconciler struct {
 	Kinds     *fluxobj.KindLister
 	Namespace string
 	Builder   *metrics.ResourceBuilder
+	// Set serves the report gauges; Resources the resource series.
 	Set       *metrics.Snapshot
+	Resources *metrics.Exposition
 
 	refreshed atomic.Bool
-	// last holds the series of each kind from the last refresh; a kind whose
-	// read fails keeps them until a read succeeds. Only Reconcile touches it,
-	// and the controller runs one worker.
+	// last holds the objects of each kind from the last refresh, and their
+	// not-ready times; a kind whose read fails keeps them until a read
+	// succeeds. Only Reconcile touches it, and the controller runs one
+	// worker.
 	last map[schema.GroupVersionKind]*metrics.KindSeries
+	// built is what the served resource series were built from: while it
+	// stays the same, a refresh only updates the report gauges.
+	built *buildKey
+}
+
+// buildKey identifies the input of a build of the resource series: the
+// kinds the report names, whether it was complete, and the count of cache
+// events when the objects were read.
+type buildKey struct {
+	kinds    string
+	complete bool
+	changes  uint64
 }
 
 // Refreshed reports whether a refresh has completed since start.
@@ -97,13 +110,20 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		// Without a report there is nothing to refresh from: the resource
 		// series stay as last built and the report gauges say "no report".
-		r.swap(metrics.Report(nil))
+		r.Set.Swap(metrics.Report(nil))
+		if r.Resources.Text() == nil {
+			r.Resources.Swap(nil)
+		}
 		r.refreshed.Store(true)
 		logger.V(1).Info("no FluxReport: report gauges at zero", "namespace", req.Namespace)
 		return ctrl.Result{}, nil
 	}
 
-	byKind := map[schema.GroupVersionKind]*metrics.KindSeries{}
+	complete := false
+	if c := fr.GetReadyCondition(); c != nil && c.Status == metav1.ConditionTrue {
+		complete = true
+	}
+	var gvks []schema.GroupVersionKind
 	var errs []error
 	for _, rs := range fr.Spec.ReconcilersStatus {
 		gv, err := schema.ParseGroupVersion(rs.APIVersion)
@@ -114,52 +134,60 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if gv.Group == apiv1.GroupVersion.Group {
 			continue // the operator's own kinds have their own metrics
 		}
-		gvk := gv.WithKind(rs.Kind)
-		list := &unstructured.UnstructuredList{}
-		if err := r.Kinds.List(ctx, gvk, list); err != nil {
-			errs = append(errs, fmt.Errorf("failed to list %s (%s), keeping its previous series: %w", rs.Kind, rs.APIVersion, err))
+		gvks = append(gvks, gv.WithKind(rs.Kind))
+	}
+	key := &buildKey{kinds: fmt.Sprint(gvks), complete: complete, changes: r.Kinds.Changes()}
+	if len(errs) == 0 && r.built != nil && *r.built == *key {
+		r.Set.Swap(metrics.Report(&fr))
+		r.refreshed.Store(true)
+		logger.V(1).Info("no Flux object changed: report gauges refreshed, resource series kept",
+			"series", r.Resources.Len(), "duration", time.Since(start).Round(time.Millisecond).String())
+		return ctrl.Result{}, nil
+	}
+
+	byKind := map[schema.GroupVersionKind]*metrics.KindSeries{}
+	for _, gvk := range gvks {
+		objs, err := r.Kinds.Objects(ctx, gvk, "")
+		if err != nil {
+			errs = append(errs, fmt.Errorf("failed to list %s (%s), keeping its previous series: %w", gvk.Kind, gvk.GroupVersion(), err))
 			if prev, ok := r.last[gvk]; ok {
-				byKind[gvk] = prev
+				byKind[gvk] = r.Builder.BuildObjects(prev.Objects, prev)
 			}
 			continue
 		}
-		byKind[gvk] = r.Builder.Build(list.Items, r.last[gvk])
+		byKind[gvk] = r.Builder.BuildObjects(objs, r.last[gvk])
 	}
 	// A partial report leaves out the kinds the reporter could not list:
 	// keep their series rather than drop them until the next full report.
-	if c := fr.GetReadyCondition(); c == nil || c.Status != metav1.ConditionTrue {
+	if !complete {
 		for gvk, ks := range r.last {
 			if _, ok := byKind[gvk]; !ok {
-				byKind[gvk] = ks
+				byKind[gvk] = r.Builder.BuildObjects(ks.Objects, ks)
 			}
 		}
 	}
+	total := 0
+	for _, ks := range byKind {
+		total += len(ks.Series)
+	}
+	all := make([]metrics.Series, 0, total)
+	for _, ks := range byKind {
+		all = append(all, ks.Series...)
+		ks.Series = nil // rendered below; only the objects and times are kept
+	}
+	r.Resources.Swap(all)
+	r.Set.Swap(metrics.Report(&fr))
 	r.last = byKind
-	n := r.swap(metrics.Report(&fr))
+	r.built = nil
+	if len(errs) == 0 {
+		r.built = key
+	}
 	r.refreshed.Store(true)
-	logger.V(1).Info("refreshed Flux resource metrics", "series", n, "kinds", len(byKind),
+	logger.V(1).Info("refreshed Flux resource metrics", "series", len(all), "kinds", len(byKind),
 		"duration", time.Since(start).Round(time.Millisecond).String())
 	// An error is counted in controller_runtime_reconcile_errors_total and
 	// retried with backoff.
 	return ctrl.Result{}, errors.Join(errs...)
-}
-
-// swap serves the report gauges plus the last series of every kind, at once.
-func (r *ReportReconciler) swap(reportSeries []prometheus.Metric) int {
-	kinds := make([]schema.GroupVersionKind, 0, len(r.last))
-	total := len(reportSeries)
-	for gvk, ks := range r.last {
-		kinds = append(kinds, gvk)
-		total += len(ks.Metrics)
-	}
-	sort.Slice(kinds, func(i, j int) bool { return kinds[i].String() < kinds[j].String() })
-	set := make([]prometheus.Metric, 0, total)
-	set = append(set, reportSeries...)
-	for _, gvk := range kinds {
-		set = append(set, r.last[gvk].Metrics...)
-	}
-	r.Set.Swap(set)
-	return len(set)
 }
 
 // InstanceReconciler keeps flux_instance_info in step with the FluxInstance

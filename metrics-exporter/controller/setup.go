@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 	"github.com/fluxops/flux-operator/internal/bootstrap"
@@ -42,24 +45,46 @@ type Config struct {
 	// Version and Platform label flux_operator_info; the binary's own build
 	// information when empty.
 	Version, Platform string
+	// Exposition holds the rendered resource series that /metrics serves,
+	// as ConfigureManager returned it.
+	Exposition *metrics.Exposition
 }
 
-// ConfigureCache scopes and slims the manager's cache for the exporter: the
-// FluxInstance and the FluxReport only in the runtime namespace, and Flux
-// objects pruned to what their series need.
-func ConfigureCache(namespace string, allow metrics.Allowlist, mo *ctrl.Options) {
+// ConfigureManager scopes and slims the manager's cache for the exporter:
+// the FluxInstance and the FluxReport only in the runtime namespace, and
+// Flux objects cached as compact fluxobj.Objects holding what their series
+// need. It also makes the metrics server serve the registry together with
+// the returned Exposition, which Setup fills; give it to Setup in
+// Config.Exposition.
+func ConfigureManager(namespace string, allow metrics.Allowlist, mo *ctrl.Options) *metrics.Exposition {
 	mo.Cache.DefaultTransform = metrics.NewTransform(allow)
 	mo.Cache.ByObject = map[client.Object]cache.ByObject{
 		&apiv1.FluxInstance{}: {Namespaces: map[string]cache.Config{namespace: {}}},
 		&apiv1.FluxReport{}:   {Namespaces: map[string]cache.Config{namespace: {}}},
 	}
+	mo.NewCache = func(config *rest.Config, opts cache.Options) (cache.Cache, error) {
+		c, err := cache.New(config, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &fluxobj.CompactCache{Cache: c}, nil
+	}
+	e := &metrics.Exposition{}
+	h := metrics.Handler(ctrlmetrics.Registry, e)
+	// The metrics server's only hook on its /metrics handler is a filter:
+	// this one serves the exporter's handler in place of the default.
+	mo.Metrics.FilterProvider = func(*rest.Config, *http.Client) (metricsserver.Filter, error) {
+		return func(logr.Logger, http.Handler) (http.Handler, error) { return h, nil }, nil
+	}
+	return e
 }
 
 // Exporter is the exporter wired into a manager.
 type Exporter struct {
-	// Resources serves flux_resource_info, the not-ready timestamps and the
-	// report gauges; Instances serves flux_instance_info.
-	Resources, Instances *metrics.Snapshot
+	// Resources serves flux_resource_info and the not-ready timestamps;
+	// Report the report gauges; Instances flux_instance_info.
+	Resources            *metrics.Exposition
+	ReportSet, Instances *metrics.Snapshot
 	Report               *ReportReconciler
 	Instance             *InstanceReconciler
 }
@@ -70,19 +95,23 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 	if cfg.Namespace == "" {
 		return nil, errors.New("the runtime namespace must be set")
 	}
+	if cfg.Exposition == nil {
+		return nil, errors.New("the exposition of ConfigureManager must be given")
+	}
 	reg := cfg.Registerer
 	if reg == nil {
 		reg = ctrlmetrics.Registry
 	}
 	// Nothing is served before the first refresh: no zeros that would look
 	// like a stale report or resolve alerts while the exporter starts.
-	e := &Exporter{Resources: &metrics.Snapshot{}, Instances: &metrics.Snapshot{}}
+	e := &Exporter{Resources: cfg.Exposition, ReportSet: &metrics.Snapshot{}, Instances: &metrics.Snapshot{}}
 	e.Report = &ReportReconciler{
 		Reader:    mgr.GetCache(),
 		Kinds:     &fluxobj.KindLister{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Component: Component},
 		Namespace: cfg.Namespace,
 		Builder:   metrics.NewResourceBuilder(cfg.Allowlist),
-		Set:       e.Resources,
+		Set:       e.ReportSet,
+		Resources: e.Resources,
 	}
 	e.Instance = &InstanceReconciler{Reader: mgr.GetCache(), Namespace: cfg.Namespace, Set: e.Instances}
 	version, platform := cfg.Version, cfg.Platform
@@ -92,7 +121,7 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 	if platform == "" {
 		platform = bootstrap.Platform()
 	}
-	for _, c := range []prometheus.Collector{e.Resources, e.Instances, metrics.OperatorInfo(version, platform)} {
+	for _, c := range []prometheus.Collector{e.ReportSet, e.Instances, metrics.OperatorInfo(version, platform)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register the exporter's collectors: %w", err)
 		}

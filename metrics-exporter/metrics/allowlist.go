@@ -59,16 +59,6 @@ func ParseAllowlist(s string) (Allowlist, error) {
 	return a, nil
 }
 
-// values appends the object's values of the allowed labels; a missing label
-// is the empty string.
-func (a Allowlist) values(dst []string, labels map[string]any) []string {
-	for _, k := range a.keys {
-		v, _ := labels[k].(string)
-		dst = append(dst, v)
-	}
-	return dst
-}
-
 // sanitize maps a label key to the characters a Prometheus label name allows.
 func sanitize(key string) string {
 	b := []byte(key)

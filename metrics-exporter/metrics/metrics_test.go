@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 )
 
 func flux(kind string, spec, status map[string]any) *unstructured.Unstructured {
@@ -256,10 +257,18 @@ func TestTransformKeepsWhatSeriesNeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pruned := out.(*unstructured.Unstructured)
-	if after := b2s(t, NewResourceBuilder(a).appendFresh(nil, pruned)); after != before {
+	compact, ok := out.(*fluxobj.Object)
+	if !ok {
+		t.Fatalf("the transform made a %T, want a *fluxobj.Object", out)
+	}
+	var ms []prometheus.Metric
+	for _, s := range NewResourceBuilder(a).append(nil, compact, nil, nil) {
+		ms = append(ms, s.Metric())
+	}
+	if after := b2s(t, ms); after != before {
 		t.Errorf("series changed by the transform:\n%s\nvs\n%s", before, after)
 	}
+	pruned := compact.Unstructured()
 	for _, path := range [][]string{{"spec", "secretRef"}, {"spec", "interval"}, {"metadata", "managedFields"},
 		{"metadata", "labels", "other"}, {"status", "artifact", "url"}} {
 		if _, found, _ := unstructured.NestedFieldNoCopy(pruned.Object, path...); found {
@@ -388,7 +397,7 @@ func TestNotReadySinceSurvivesRetries(t *testing.T) {
 	}
 	value := func(ks *KindSeries) string {
 		t.Helper()
-		nr := series(t, ks.Metrics)[ResourceNotReadySinceName]
+		nr := series(t, ks.Metrics())[ResourceNotReadySinceName]
 		if len(nr) == 0 {
 			return ""
 		}

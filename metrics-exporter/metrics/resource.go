@@ -1,10 +1,10 @@
 package metrics
 
 import (
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -56,47 +56,129 @@ const (
 
 // ResourceBuilder builds the series of Flux resources.
 type ResourceBuilder struct {
-	allow    Allowlist
-	info     map[string]*prometheus.Desc // by kind
-	common   *prometheus.Desc            // kinds without extra labels
-	notReady *prometheus.Desc
+	allow     Allowlist
+	info      map[string]*shape // by kind
+	common    *shape            // kinds without extra labels
+	notReady  *shape
+	compactor *fluxobj.Compactor
+}
+
+// shape is the label set of a kind's series: the names in the order the
+// values are given (declared), and the same names sorted, which is the order
+// the series hold their values in and the order the exposition writes them.
+type shape struct {
+	family, help string
+	desc         *prometheus.Desc
+	sorted       []string
+	pos          []int // pos[i]: where the i-th declared label is in sorted
+}
+
+func newShape(family, help string, names []string) *shape {
+	sh := &shape{family: family, help: help, desc: prometheus.NewDesc(family, help, names, nil),
+		sorted: slices.Sorted(slices.Values(names)), pos: make([]int, len(names))}
+	for i, n := range names {
+		sh.pos[i] = slices.Index(sh.sorted, n)
+	}
+	return sh
 }
 
 // NewResourceBuilder returns a builder that copies the allow-listed labels.
 func NewResourceBuilder(allow Allowlist) *ResourceBuilder {
-	b := &ResourceBuilder{allow: allow, info: map[string]*prometheus.Desc{}}
+	b := &ResourceBuilder{allow: allow, info: map[string]*shape{}, compactor: newCompactor(allow)}
 	for kind, extra := range KindLabels {
-		b.info[kind] = prometheus.NewDesc(ResourceInfoName, resourceInfoHelp, concat(CommonLabels, extra, allow.names), nil)
+		b.info[kind] = newShape(ResourceInfoName, resourceInfoHelp, concat(CommonLabels, extra, allow.names))
 	}
-	b.common = prometheus.NewDesc(ResourceInfoName, resourceInfoHelp, concat(CommonLabels, allow.names), nil)
-	b.notReady = prometheus.NewDesc(ResourceNotReadySinceName, notReadyHelp, concat(notReadyLabels, allow.names), nil)
+	b.common = newShape(ResourceInfoName, resourceInfoHelp, concat(CommonLabels, allow.names))
+	b.notReady = newShape(ResourceNotReadySinceName, notReadyHelp, concat(notReadyLabels, allow.names))
 	return b
 }
 
-// KindSeries are the series of the objects of one Flux kind, and since when
-// each of them that is not ready has been so.
-type KindSeries struct {
-	Metrics  []prometheus.Metric
-	NotReady map[types.UID]time.Time
+// newCompactor keeps of every Flux object what its series need: the
+// allow-listed labels, whether Flux reconciles it, and its per-kind label
+// values, computed once when the object enters the cache.
+func newCompactor(allow Allowlist) *fluxobj.Compactor {
+	return &fluxobj.Compactor{
+		Labels: allow.keys,
+		Static: isStatic,
+		Extract: func(kind string, o map[string]any) []string {
+			extra := KindLabels[kind]
+			if len(extra) == 0 {
+				return nil
+			}
+			values := make([]string, len(extra))
+			for i, l := range extra {
+				values[i] = kindLabel(kind, l, o)
+			}
+			return values
+		},
+	}
 }
 
-// Build builds the series of one kind's objects. prev is what the previous
-// Build of the kind returned (nil the first time): a resource that was not
-// ready then and is still not ready keeps its earlier not-ready time. Flux
-// controllers turn Ready from False to Unknown and back on every retry, which
-// moves the condition's lastTransitionTime each time; the remembered time
-// makes "not ready for 15 minutes" true of a resource that keeps failing.
+// Series is one series of a Flux resource: its label values, in the sorted
+// order of its shape's label names, and its value.
+type Series struct {
+	shape  *shape
+	values []string
+	value  float64
+}
+
+// Metric returns the series as a constant metric, for the standard encoders.
+func (s *Series) Metric() prometheus.Metric {
+	declared := make([]string, len(s.values))
+	for i, p := range s.shape.pos {
+		declared[i] = s.values[p]
+	}
+	return prometheus.MustNewConstMetric(s.shape.desc, prometheus.GaugeValue, s.value, declared...)
+}
+
+// KindSeries are the series of the objects of one Flux kind, the objects
+// they were built from, and since when each of those that is not ready has
+// been so.
+type KindSeries struct {
+	Objects  []*fluxobj.Object
+	NotReady map[types.UID]time.Time
+	Series   []Series
+}
+
+// Metrics returns the series as constant metrics.
+func (ks *KindSeries) Metrics() []prometheus.Metric {
+	out := make([]prometheus.Metric, len(ks.Series))
+	for i := range ks.Series {
+		out[i] = ks.Series[i].Metric()
+	}
+	return out
+}
+
+// Build builds the series of one kind's objects, as decoded from the API
+// (for tests and tools; the exporter's cache holds compact objects, which
+// BuildObjects takes).
 func (b *ResourceBuilder) Build(items []unstructured.Unstructured, prev *KindSeries) *KindSeries {
+	objs := make([]*fluxobj.Object, len(items))
+	for i := range items {
+		objs[i] = b.compactor.Compact(items[i].Object)
+	}
+	return b.BuildObjects(objs, prev)
+}
+
+// BuildObjects builds the series of one kind's objects. prev is what the
+// previous build of the kind returned (nil the first time): a resource that
+// was not ready then and is still not ready keeps its earlier not-ready time.
+// Flux controllers turn Ready from False to Unknown and back on every retry,
+// which moves the condition's lastTransitionTime each time; the remembered
+// time makes "not ready for 15 minutes" true of a resource that keeps
+// failing.
+func (b *ResourceBuilder) BuildObjects(objs []*fluxobj.Object, prev *KindSeries) *KindSeries {
 	ks := &KindSeries{
-		Metrics:  make([]prometheus.Metric, 0, len(items)+len(items)/4),
+		Objects:  objs,
+		Series:   make([]Series, 0, len(objs)+len(objs)/4),
 		NotReady: map[types.UID]time.Time{},
 	}
 	var before map[types.UID]time.Time
 	if prev != nil {
 		before = prev.NotReady
 	}
-	for i := range items {
-		ks.Metrics = b.append(ks.Metrics, &items[i], before, ks.NotReady)
+	for _, o := range objs {
+		ks.Series = b.append(ks.Series, o, before, ks.NotReady)
 	}
 	return ks
 }
@@ -105,46 +187,56 @@ func (b *ResourceBuilder) Build(items []unstructured.Unstructured, prev *KindSer
 // earlier refreshes: its flux_resource_info and, when it is neither ready nor
 // suspended, its not-ready timestamp.
 func (b *ResourceBuilder) appendFresh(dst []prometheus.Metric, obj *unstructured.Unstructured) []prometheus.Metric {
-	return b.append(dst, obj, nil, nil)
+	for _, s := range b.append(nil, b.compactor.Compact(obj.Object), nil, nil) {
+		dst = append(dst, s.Metric())
+	}
+	return dst
 }
 
-func (b *ResourceBuilder) append(dst []prometheus.Metric, obj *unstructured.Unstructured,
-	before, after map[types.UID]time.Time) []prometheus.Metric {
-	o := obj.Object
-	kind := obj.GetKind()
-	ready, reason, since := readiness(kind, obj)
+func (b *ResourceBuilder) append(dst []Series, o *fluxobj.Object, before, after map[types.UID]time.Time) []Series {
+	ready, reason, since := readiness(o)
 	suspended := False
-	if s, _, _ := unstructured.NestedBool(o, "spec", "suspend"); s {
+	if o.Suspended {
 		suspended = True
 	}
-	meta, _ := o["metadata"].(map[string]any)
-	labels, _ := meta["labels"].(map[string]any)
-
-	extra := KindLabels[kind]
-	values := make([]string, 0, len(CommonLabels)+len(extra)+len(b.allow.keys))
-	values = append(values, string(obj.GetUID()), kind, obj.GetName(), obj.GetNamespace(), ready, reason, suspended)
-	for _, l := range extra {
-		values = append(values, kindLabel(kind, l, o))
+	sh := b.info[o.Kind]
+	if sh == nil {
+		sh = b.common
 	}
-	values = b.allow.values(values, labels)
-	desc := b.info[kind]
-	if desc == nil {
-		desc = b.common
+	values := make([]string, len(sh.pos))
+	set := func(i int, v string) { values[sh.pos[i]] = v }
+	for i, v := range [...]string{string(o.UID), o.Kind, o.Name, o.Namespace, ready, reason, suspended} {
+		set(i, v)
 	}
-	dst = append(dst, prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, values...))
+	n := len(CommonLabels)
+	extra := len(KindLabels[o.Kind])
+	for i := 0; i < extra; i++ {
+		if i < len(o.Values) {
+			set(n+i, o.Values[i])
+		}
+	}
+	n += extra
+	for i, k := range b.allow.keys {
+		set(n+i, o.Labels[k])
+	}
+	dst = append(dst, Series{shape: sh, values: values, value: 1})
 
 	if ready != True && suspended == False && !since.IsZero() {
-		if t, ok := before[obj.GetUID()]; ok && t.Before(since) {
+		if t, ok := before[o.UID]; ok && t.Before(since) {
 			since = t
 		}
 		if after != nil {
-			after[obj.GetUID()] = since
+			after[o.UID] = since
 		}
-		nr := make([]string, 0, len(notReadyLabels)+len(b.allow.keys))
-		nr = append(nr, values[:len(notReadyLabels)]...)
-		nr = b.allow.values(nr, labels)
-		dst = append(dst, prometheus.MustNewConstMetric(b.notReady, prometheus.GaugeValue,
-			float64(since.Unix()), nr...))
+		nsh := b.notReady
+		nr := make([]string, len(nsh.pos))
+		for i, v := range [...]string{string(o.UID), o.Kind, o.Name, o.Namespace} {
+			nr[nsh.pos[i]] = v
+		}
+		for i, k := range b.allow.keys {
+			nr[nsh.pos[len(notReadyLabels)+i]] = o.Labels[k]
+		}
+		dst = append(dst, Series{shape: nsh, values: nr, value: float64(since.Unix())})
 	}
 	return dst
 }
@@ -152,30 +244,23 @@ func (b *ResourceBuilder) append(dst []prometheus.Metric, obj *unstructured.Unst
 // readiness returns the ready and reason labels and, when not ready, since
 // when. Alerts, Providers and OCI HelmRepositories are static objects that
 // Flux does not reconcile and that have no Ready condition: they are ready.
-func readiness(kind string, obj *unstructured.Unstructured) (ready, reason string, since time.Time) {
-	if isStatic(kind, obj.Object) {
+func readiness(o *fluxobj.Object) (ready, reason string, since time.Time) {
+	if o.Static {
 		return True, "", time.Time{}
 	}
-	cond := fluxobj.ReadyCondition(obj.Object)
-	if cond == nil {
-		return Unknown, "", obj.GetCreationTimestamp().Time
+	if !o.HasReady {
+		return Unknown, "", o.CreationTimestamp.Time
 	}
-	ready, _ = cond["status"].(string)
-	reason, _ = cond["reason"].(string)
+	ready, reason = o.Ready.Status, o.Ready.Reason
 	switch ready {
 	case True, False, Unknown:
 	default:
 		ready = Unknown
 	}
 	if ready != True {
-		if ts, _ := cond["lastTransitionTime"].(string); ts != "" {
-			var t metav1.Time
-			if err := t.UnmarshalQueryParameter(ts); err == nil {
-				since = t.Time
-			}
-		}
+		since = o.Ready.LastTransitionTime.Time
 		if since.IsZero() {
-			since = obj.GetCreationTimestamp().Time
+			since = o.CreationTimestamp.Time
 		}
 	}
 	return ready, reason, since

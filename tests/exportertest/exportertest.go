@@ -49,14 +49,15 @@ func Start(cfg *rest.Config, namespace, allowlist string) (*Exporter, error) {
 	}
 	o := &bootstrap.Options{Component: controller.Component, MetricsAddr: metricsAddr, HealthAddr: healthAddr,
 		RuntimeNamespace: namespace, GracefulShutdownTimeout: 10 * time.Second}
+	var exposition *metrics.Exposition
 	mgr, err := bootstrap.NewManager(cfg, o, bootstrap.NewScheme(), func(mo *ctrl.Options) error {
-		controller.ConfigureCache(namespace, allow, mo)
+		exposition = controller.ConfigureManager(namespace, allow, mo)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	e, err := controller.Setup(mgr, controller.Config{Namespace: namespace, Allowlist: allow})
+	e, err := controller.Setup(mgr, controller.Config{Namespace: namespace, Allowlist: allow, Exposition: exposition})
 	if err != nil {
 		return nil, err
 	}

@@ -18,8 +18,9 @@ import (
 
 func main() {
 	var (
-		allowlist string
-		allow     metrics.Allowlist
+		allowlist  string
+		allow      metrics.Allowlist
+		exposition *metrics.Exposition
 	)
 	bootstrap.Main(bootstrap.Binary{
 		Name: controller.Component,
@@ -35,11 +36,12 @@ func main() {
 			return err
 		},
 		ConfigureManager: func(o *bootstrap.Options, mo *ctrl.Options) error {
-			controller.ConfigureCache(o.RuntimeNamespace, allow, mo)
+			exposition = controller.ConfigureManager(o.RuntimeNamespace, allow, mo)
 			return nil
 		},
 		Setup: func(mgr manager.Manager, o *bootstrap.Options) error {
-			_, err := controller.Setup(mgr, controller.Config{Namespace: o.RuntimeNamespace, Allowlist: allow})
+			_, err := controller.Setup(mgr, controller.Config{Namespace: o.RuntimeNamespace, Allowlist: allow,
+				Exposition: exposition})
 			return err
 		},
 	})

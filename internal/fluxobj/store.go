@@ -1,0 +1,148 @@
+package fluxobj
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// store returns the informer store of a Flux kind, started and synced (the
+// wait is bounded by ctx).
+func store(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind) (toolscache.Indexer, error) {
+	sii, err := informer(ctx, c, gvk)
+	if err != nil {
+		return nil, err
+	}
+	return sii.GetIndexer(), nil
+}
+
+// informer returns the informer of a Flux kind, started and synced.
+func informer(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind) (toolscache.SharedIndexInformer, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	inf, err := c.GetInformer(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	sii, ok := inf.(toolscache.SharedIndexInformer)
+	if !ok {
+		return nil, fmt.Errorf("the %s informer is a %T, not a client-go shared index informer", gvk.Kind, inf)
+	}
+	return sii, nil
+}
+
+// listObjects returns the cached Objects of a kind, in namespace when it is
+// not empty.
+func listObjects(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind, namespace string) ([]*Object, error) {
+	idx, err := store(ctx, c, gvk)
+	if err != nil {
+		return nil, err
+	}
+	var items []any
+	if namespace != "" {
+		if items, err = idx.ByIndex(toolscache.NamespaceIndex, namespace); err != nil {
+			return nil, err
+		}
+	} else {
+		items = idx.List()
+	}
+	out := make([]*Object, 0, len(items))
+	for _, it := range items {
+		o, ok := it.(*Object)
+		if !ok {
+			return nil, fmt.Errorf("the %s cache holds %T: the cache transform is not a fluxobj.Compactor", gvk.Kind, it)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// getObject returns one cached Object, or a NotFound error.
+func getObject(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind, key client.ObjectKey) (*Object, error) {
+	idx, err := store(ctx, c, gvk)
+	if err != nil {
+		return nil, err
+	}
+	k := key.Name
+	if key.Namespace != "" {
+		k = key.Namespace + "/" + key.Name
+	}
+	it, ok, err := idx.GetByKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, notFound(gvk, key)
+	}
+	o, ok := it.(*Object)
+	if !ok {
+		return nil, fmt.Errorf("the %s cache holds %T: the cache transform is not a fluxobj.Compactor", gvk.Kind, it)
+	}
+	return o, nil
+}
+
+// CompactCache is a cache whose Flux kinds hold Objects (the transform is a
+// Compactor's). Reads of Flux kinds as unstructured objects, which the
+// controller-runtime cache cannot serve from Objects, get each Object as
+// Object.Unstructured returns it; everything else goes to the cache.
+type CompactCache struct {
+	cache.Cache
+}
+
+// Get implements client.Reader.
+func (c *CompactCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return c.Cache.Get(ctx, key, obj, opts...)
+	}
+	o, err := getObject(ctx, c.Cache, u.GroupVersionKind(), key)
+	if err != nil {
+		return err
+	}
+	u.Object = o.Unstructured().Object
+	return nil
+}
+
+// List implements client.Reader. Only the namespace option applies to Flux
+// kinds: their labels are pruned, so a label selector is refused.
+func (c *CompactCache) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	ul, ok := list.(*unstructured.UnstructuredList)
+	if !ok {
+		return c.Cache.List(ctx, list, opts...)
+	}
+	var lo client.ListOptions
+	lo.ApplyOptions(opts)
+	if lo.LabelSelector != nil && !lo.LabelSelector.Empty() || lo.FieldSelector != nil && !lo.FieldSelector.Empty() {
+		return fmt.Errorf("the cache of Flux kinds keeps no labels to select on: list %s without a selector", ul.GetKind())
+	}
+	gvk := ul.GroupVersionKind()
+	gvk.Kind = trimList(gvk.Kind)
+	objs, err := listObjects(ctx, c.Cache, gvk, lo.Namespace)
+	if err != nil {
+		return err
+	}
+	items := make([]runtime.Object, 0, len(objs))
+	for _, o := range objs {
+		items = append(items, o.Unstructured())
+	}
+	return meta.SetList(ul, items)
+}
+
+func trimList(kind string) string {
+	if len(kind) > 4 && kind[len(kind)-4:] == "List" {
+		return kind[:len(kind)-4]
+	}
+	return kind
+}
+
+func notFound(gvk schema.GroupVersionKind, key client.ObjectKey) error {
+	return apierrors.NewNotFound(schema.GroupResource{Group: gvk.Group, Resource: gvk.Kind}, key.Name)
+}
