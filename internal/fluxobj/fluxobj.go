@@ -121,6 +121,21 @@ func (l *KindLister) cache() cache.Cache {
 	return l.Cache
 }
 
+// GetLive reads one object of a Flux kind, whole, from the API server.
+func (l *KindLister) GetLive(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, error) {
+	obj := &unstructured.Unstructured{}
+	obj.SetGroupVersionKind(gvk)
+	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
+	defer cancel()
+	if err := l.APIReader.Get(ctx, key, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, err
+		}
+		return nil, l.explain(err)
+	}
+	return obj, nil
+}
+
 // Get reads one object of a Flux kind from the cache.
 func (l *KindLister) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, error) {
 	if err := l.probe(ctx, gvk); err != nil {

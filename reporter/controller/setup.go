@@ -8,12 +8,14 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 	"github.com/fluxops/flux-operator/generated/clientset/versioned"
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 	"github.com/fluxops/flux-operator/reporter/report"
 )
 
@@ -35,6 +37,13 @@ func ConfigureCache(namespace string, mo *ctrl.Options) error {
 		return fmt.Errorf("failed to register CRD kinds: %w", err)
 	}
 	mo.Cache.DefaultTransform = report.Transform
+	mo.NewCache = func(config *rest.Config, opts cache.Options) (cache.Cache, error) {
+		c, err := cache.New(config, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &fluxobj.CompactCache{Cache: c}, nil
+	}
 	mo.Cache.ByObject = map[client.Object]cache.ByObject{
 		&appsv1.Deployment{}: {
 			Namespaces: map[string]cache.Config{namespace: {}},

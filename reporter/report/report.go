@@ -223,15 +223,15 @@ func distribution(kinds []fluxKind) apiv1.FluxDistributionStatus {
 func (c *Computer) reconcilers(ctx context.Context, kinds []fluxKind, res *Result) []apiv1.FluxReconcilerStatus {
 	out := make([]apiv1.FluxReconcilerStatus, 0, len(kinds))
 	for _, k := range kinds {
-		list := &unstructured.UnstructuredList{}
-		if err := c.kinds().List(ctx, k.gvk, list); err != nil {
+		objs, err := c.kinds().Objects(ctx, k.gvk, "")
+		if err != nil {
 			res.fail(err, "list %s (%s)", k.gvk.Kind, k.gvk.GroupVersion())
 			continue
 		}
 		out = append(out, apiv1.FluxReconcilerStatus{
 			APIVersion: k.gvk.GroupVersion().String(),
 			Kind:       k.gvk.Kind,
-			Stats:      Stats(list.Items),
+			Stats:      StatsOf(objs),
 		})
 	}
 	return out
@@ -246,27 +246,34 @@ func sortReconcilers(rs []apiv1.FluxReconcilerStatus) {
 	})
 }
 
-// Stats counts running, failing and suspended objects and sums their artifact
-// sizes. Suspended objects are neither running nor failing, but their
-// artifacts still use storage and count in the size; objects whose Ready
-// reason is DependencyNotReady are not failing.
+// Stats counts the objects as StatsOf does, from objects decoded from the
+// API.
 func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
+	objs := make([]*fluxobj.Object, len(items))
+	for i := range items {
+		objs[i] = compactor.Compact(items[i].Object)
+	}
+	return StatsOf(objs)
+}
+
+// StatsOf counts running, failing and suspended objects and sums their
+// artifact sizes. Suspended objects are neither running nor failing, but
+// their artifacts still use storage and count in the size; objects whose
+// Ready reason is DependencyNotReady are not failing.
+func StatsOf(objs []*fluxobj.Object) apiv1.FluxReconcilerStats {
 	var s apiv1.FluxReconcilerStats
 	var size int64
-	for i := range items {
-		obj := items[i].Object
-		if suspended, _, _ := unstructured.NestedBool(obj, "spec", "suspend"); suspended {
+	for _, o := range objs {
+		if o.Suspended {
 			s.Suspended++
-		} else if st, reason, _ := fluxobj.ReadyOf(obj); st == string(metav1.ConditionFalse) && reason != DependencyNotReadyReason {
+		} else if o.HasReady && o.Ready.Status == string(metav1.ConditionFalse) && o.Ready.Reason != DependencyNotReadyReason {
 			s.Failing++
 		}
-		if n, ok, _ := unstructured.NestedInt64(obj, "status", "artifact", "size"); ok {
-			size += n
-		} else if f, ok, _ := unstructured.NestedFloat64(obj, "status", "artifact", "size"); ok {
-			size += int64(f)
+		if o.HasArtifactSize {
+			size += o.ArtifactSize
 		}
 	}
-	s.Running = len(items) - s.Suspended
+	s.Running = len(objs) - s.Suspended
 	if size > 0 {
 		s.TotalSize = humanSize(size)
 	}

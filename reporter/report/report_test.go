@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 )
 
 func obj(spec, status map[string]any) unstructured.Unstructured {
@@ -89,15 +90,16 @@ func TestTransformKeepsOnlyWhatTheReportReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := out.(*unstructured.Unstructured)
+	c, ok := out.(*fluxobj.Object)
+	if !ok {
+		t.Fatalf("the transform made a %T, want a *fluxobj.Object", out)
+	}
+	o := c.Unstructured()
 	if o.GetAnnotations() != nil || o.GetLabels() != nil || o.GetManagedFields() != nil || o.GetName() != "a" || o.GetNamespace() != "b" {
 		t.Errorf("metadata not pruned to identity: %v", o.Object["metadata"])
 	}
 	if _, ok := o.Object["spec"].(map[string]any)["secretRef"]; ok {
 		t.Errorf("spec.secretRef kept: %v", o.Object["spec"])
-	}
-	if url, _, _ := unstructured.NestedString(o.Object, "spec", "url"); url != "https://x" {
-		t.Errorf("spec.url dropped")
 	}
 	if conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions"); len(conds) != 1 {
 		t.Errorf("want only the Ready condition, got %v", conds)
@@ -108,8 +110,11 @@ func TestTransformKeepsOnlyWhatTheReportReads(t *testing.T) {
 	if _, ok := o.Object["status"].(map[string]any)["history"]; ok {
 		t.Errorf("status.history kept")
 	}
-	if Stats([]unstructured.Unstructured{*o}).Suspended != 1 {
+	if Stats([]unstructured.Unstructured{*o}).Suspended != 1 || StatsOf([]*fluxobj.Object{c}).Suspended != 1 {
 		t.Errorf("a transformed object must still count as suspended")
+	}
+	if got := StatsOf([]*fluxobj.Object{c}).TotalSize; got != "3 B" {
+		t.Errorf("the artifact size is lost: %q", got)
 	}
 }
 

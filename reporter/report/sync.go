@@ -130,6 +130,8 @@ func sourceURL(kind string, obj map[string]any) string {
 	return fluxobj.SafeURL(url)
 }
 
+// getFlux reads one Flux object from the API server: the cache keeps only
+// what the counts need.
 func (c *Computer) getFlux(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, error) {
-	return c.kinds().Get(ctx, gvk, key)
+	return c.kinds().GetLive(ctx, gvk, key)
 }

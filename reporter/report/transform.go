@@ -7,25 +7,17 @@ import (
 	"github.com/fluxops/flux-operator/internal/fluxobj"
 )
 
-// pruner keeps of every Flux object the fields the report reads: suspension,
-// the sync fields (path, source, URL) and the artifact size, besides the
-// identity and the whole Ready condition (the sync status quotes its message).
-var pruner = &fluxobj.Pruner{Paths: [][]string{
-	{"spec", "suspend"},
-	{"spec", "path"},
-	{"spec", "sourceRef"},
-	{"spec", "url"},
-	{"spec", "endpoint"},
-	{"spec", "bucketName"},
-	{"status", "artifact", "size"},
-}}
+// compactor keeps of every Flux object what the counts read: its identity,
+// suspension, Ready status and reason, and artifact size. The sync status,
+// which quotes Ready messages and reads paths and URLs, reads its two
+// objects from the API server instead.
+var compactor = &fluxobj.Compactor{}
 
 // Transform is a cache transform that drops from every cached object what the
-// report never reads: managed fields always; the schemas of CRDs; and of Flux
-// objects everything the pruner does not keep. With 12,000 Flux objects this
-// keeps the cache to a few MiB.
+// report never reads: managed fields always; the schemas of CRDs; and Flux
+// objects become compact fluxobj.Objects, a few hundred bytes each.
 func Transform(in any) (any, error) {
-	if out, ok := pruner.Transform(in); ok {
+	if out, ok := compactor.Transform(in); ok {
 		return out, nil
 	}
 	switch obj := in.(type) {
