@@ -197,11 +197,15 @@ registry: ## Install Debian's docker-registry package (the CNCF Distribution reg
 test-e2e: testenv build ## Run the end-to-end tests on a local kwok cluster.
 	cd tests && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) -tags e2e ./e2e/...
 
+BENCH_SIZES ?= 1200,12000,50000
+export BENCH_SIZES
+
 .PHONY: bench
-bench: testenv ## Benchmark the installer's build (default, 4 shards), and the reporter and the exporter at 1,200 and 12,000 Flux objects (BENCH_SIZES=1200,12000,50000 for more).
+bench: testenv build ## Benchmark the installer's build and reconcile, the reporter and the exporter in process, and the two binaries as processes (memory, reports, refreshes, scrapes) at BENCH_SIZES Flux objects (default 1200,12000,50000).
 	cd controllers && go test -run '^$$' -bench . -benchtime 20x ./builder/
 	cd tests && go test -run '^$$' -bench . -benchtime 5x ./installer/bench/
 	cd tests && go test -run '^$$' -bench . -benchtime 20x -timeout 60m ./reporter/bench/ ./exporter/bench/
+	cd tests && go test -run '^$$' -bench . -benchtime 1x -timeout 60m ./scale/
 
 ##@ Run
 

@@ -88,6 +88,27 @@ func (l *KindLister) Objects(ctx context.Context, gvk schema.GroupVersionKind, n
 	return objs, nil
 }
 
+// Start probes kinds and starts their informers without waiting for them to
+// sync, all at once, so their initial lists overlap instead of running one
+// after the other when Objects reads the kinds in turn. What fails here is
+// reported by the reads that follow.
+func (l *KindLister) Start(ctx context.Context, gvks []schema.GroupVersionKind) {
+	var wg sync.WaitGroup
+	for _, gvk := range gvks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if l.probe(ctx, gvk) != nil {
+				return
+			}
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(gvk)
+			_, _ = l.cache().GetInformer(ctx, u, cache.BlockUntilSynced(false))
+		}()
+	}
+	wg.Wait()
+}
+
 // watch makes the kind's informer count its events in changes, once.
 func (l *KindLister) watch(ctx context.Context, gvk schema.GroupVersionKind) {
 	l.mu.Lock()

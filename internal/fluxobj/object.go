@@ -1,6 +1,8 @@
 package fluxobj
 
 import (
+	"runtime/debug"
+	"sync"
 	"unique"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -199,4 +201,15 @@ func parseTime(v any) metav1.Time {
 		_ = t.UnmarshalQueryParameter(s)
 	}
 	return t
+}
+
+var releaseOnce sync.Once
+
+// ReleaseInitialList returns to the operating system, once per process, the
+// memory the first lists of Flux objects left behind: every object arrives
+// decoded whole before its transform makes it compact, and without this the
+// freed pages stay resident until the runtime's background scavenger gets to
+// them, long after. Call it when the first read of every kind is done.
+func ReleaseInitialList() {
+	releaseOnce.Do(func() { go debug.FreeOSMemory() })
 }

@@ -146,6 +146,7 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 
 	byKind := map[schema.GroupVersionKind]*metrics.KindSeries{}
+	r.Kinds.Start(ctx, gvks)
 	for _, gvk := range gvks {
 		objs, err := r.Kinds.Objects(ctx, gvk, "")
 		if err != nil {
@@ -177,6 +178,9 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	r.Resources.Swap(all)
 	r.Set.Swap(metrics.Report(&fr))
+	if len(gvks) > 0 {
+		fluxobj.ReleaseInitialList()
+	}
 	r.last = byKind
 	r.built = nil
 	if len(errs) == 0 {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 )
 
@@ -38,9 +39,11 @@ func (e *Exposition) Swap(series []Series) {
 	// BestSpeed: the stream is rebuilt on every refresh, and the scraper
 	// decompresses it at once; a higher level saves little on these
 	// repetitive lines for several times the CPU.
-	zw, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	zw := flatePool.Get().(*flate.Writer)
+	zw.Reset(&buf)
 	_, _ = zw.Write(text)
 	_ = zw.Flush()
+	flatePool.Put(zw)
 	e.p.Store(&rendered{text: text, deflate: buf.Bytes(), series: len(series)})
 }
 
@@ -178,10 +181,9 @@ func (r *rendered) gzipMember(dst io.Writer, prefix, suffix []byte) error {
 	if _, err := dst.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}); err != nil {
 		return err
 	}
-	zw, err := flate.NewWriter(dst, flate.BestSpeed)
-	if err != nil {
-		return err
-	}
+	zw := flatePool.Get().(*flate.Writer)
+	defer flatePool.Put(zw)
+	zw.Reset(dst)
 	if _, err := zw.Write(prefix); err != nil {
 		return err
 	}
@@ -202,6 +204,13 @@ func (r *rendered) gzipMember(dst io.Writer, prefix, suffix []byte) error {
 	var trailer [8]byte
 	binary.LittleEndian.PutUint32(trailer[:4], crc)
 	binary.LittleEndian.PutUint32(trailer[4:], uint32(len(prefix)+len(r.text)+len(suffix)))
-	_, err = dst.Write(trailer[:])
+	_, err := dst.Write(trailer[:])
 	return err
 }
+
+// flatePool keeps the compressors of scrapes: each holds about 1 MiB of
+// state, too much to allocate per scrape.
+var flatePool = sync.Pool{New: func() any {
+	zw, _ := flate.NewWriter(io.Discard, flate.BestSpeed)
+	return zw
+}}

@@ -222,6 +222,12 @@ func distribution(kinds []fluxKind) apiv1.FluxDistributionStatus {
 
 func (c *Computer) reconcilers(ctx context.Context, kinds []fluxKind, res *Result) []apiv1.FluxReconcilerStatus {
 	out := make([]apiv1.FluxReconcilerStatus, 0, len(kinds))
+	gvks := make([]schema.GroupVersionKind, len(kinds))
+	for i, k := range kinds {
+		gvks[i] = k.gvk
+	}
+	c.kinds().Start(ctx, gvks)
+	defer fluxobj.ReleaseInitialList()
 	for _, k := range kinds {
 		objs, err := c.kinds().Objects(ctx, k.gvk, "")
 		if err != nil {

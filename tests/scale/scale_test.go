@@ -1,0 +1,409 @@
+// Package scale measures the reporter and the exporter as users run them:
+// the two binaries of bin/ as processes, against the real test control plane
+// holding the reference load at each size of BENCH_SIZES, fresh processes
+// per size. It reports what the performance targets are stated in: the
+// resident memory of each process after its first report and refresh, the
+// first report after start, a steady on-demand report, an exporter refresh
+// after a change and after none, and /metrics scrapes, plain and gzip. Run
+// it with `make bench`.
+package scale
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/tests/fixtures"
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+const runtimeNS = "flux-system"
+
+var env *testenv.Env
+
+// TestMain starts the control plane only when benchmarks are asked for
+// (-bench): the package has no tests.
+func TestMain(m *testing.M) {
+	ctrl.SetLogger(logr.Discard())
+	testenv.MainForBenchmarks(m, func(e *testenv.Env) error {
+		env = e
+		return env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: runtimeNS}})
+	})
+}
+
+// proc is a running binary.
+type proc struct {
+	cmd         *exec.Cmd
+	metricsAddr string
+	mu          sync.Mutex
+	logs        []map[string]any
+}
+
+func freeAddr(b *testing.B) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func start(b *testing.B, name string, args ...string) *proc {
+	b.Helper()
+	bin := filepath.Join(testenv.RepoRoot(), "bin", name)
+	if _, err := os.Stat(bin); err != nil {
+		b.Fatalf("%s: run `make build` first (make bench does)", err)
+	}
+	p := &proc{metricsAddr: freeAddr(b)}
+	args = append([]string{"--metrics-addr", p.metricsAddr, "--health-addr", freeAddr(b), "--log-level", "debug"}, args...)
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig, "RUNTIME_NAMESPACE="+runtimeNS)
+	out, err := p.cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.cmd.Stdout = p.cmd.Stderr
+	if err := p.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	// SCALE_LOG_DIR keeps each binary's whole output, e.g. with
+	// GODEBUG=gctrace=1 to see its heap.
+	var raw io.Writer = io.Discard
+	if dir := os.Getenv("SCALE_LOG_DIR"); dir != "" {
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, time.Now().UnixNano())))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = f.Close() })
+		raw = f
+	}
+	go func() {
+		sc := bufio.NewScanner(io.TeeReader(out, raw))
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				p.mu.Lock()
+				p.logs = append(p.logs, line)
+				p.mu.Unlock()
+			}
+		}
+	}()
+	b.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
+	return p
+}
+
+// rssMiB is the process's resident memory now and at its peak.
+func (p *proc) rssMiB(b *testing.B) (now, peak float64) {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.cmd.Process.Pid), "status"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			now = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return now, peak
+}
+
+// lastLog returns the last log line with one of msgs after line from, and
+// how many lines there are.
+func (p *proc) lastLog(from int, msgs ...string) (map[string]any, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.logs) - 1; i >= from; i-- {
+		for _, m := range msgs {
+			if p.logs[i]["msg"] == m {
+				return p.logs[i], len(p.logs)
+			}
+		}
+	}
+	return nil, len(p.logs)
+}
+
+func (p *proc) lines() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.logs)
+}
+
+func durationOf(b *testing.B, line map[string]any) time.Duration {
+	b.Helper()
+	d, err := time.ParseDuration(fmt.Sprint(line["duration"]))
+	if err != nil {
+		b.Fatalf("no duration in %v", line)
+	}
+	return d
+}
+
+// scrape fetches /metrics, gzip-compressed or not, and returns the bytes on
+// the wire and the exposition.
+func (p *proc) scrape(b *testing.B, gz bool) (wire int, text string) {
+	b.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+p.metricsAddr+"/metrics", nil)
+	if gz {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !gz {
+		return len(body), string(body)
+	}
+	zr, err := gzip.NewReader(strings.NewReader(string(body)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return len(body), string(plain)
+}
+
+func report(b *testing.B) *apiv1.FluxReport {
+	b.Helper()
+	var fr apiv1.FluxReport
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: runtimeNS, Name: apiv1.DefaultName}, &fr); err != nil {
+		return nil
+	}
+	return &fr
+}
+
+func counted(fr *apiv1.FluxReport) int {
+	n := 0
+	for _, r := range fr.Spec.ReconcilersStatus {
+		if r.Kind != apiv1.FluxInstanceKind {
+			n += r.Stats.Running + r.Stats.Suspended
+		}
+	}
+	return n
+}
+
+// onDemand asks for a report with the requestedAt annotation and waits until
+// the reporter says it handled it.
+func onDemand(b *testing.B, i int) {
+	b.Helper()
+	ctx := context.Background()
+	token := fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i)
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, apiv1.ReconcileRequestAnnotation, token)
+	fr := &apiv1.FluxReport{ObjectMeta: metav1.ObjectMeta{Namespace: runtimeNS, Name: apiv1.DefaultName}}
+	if err := env.Client.Patch(ctx, fr, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		b.Fatal(err)
+	}
+	if err := testenv.Eventually(ctx, 2*time.Minute, func(context.Context) error {
+		if fr := report(b); fr == nil || fr.Status.LastHandledReconcileAt != token {
+			return fmt.Errorf("report %s not handled yet", token)
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// result is what one size measured.
+type result struct {
+	size                         int
+	reporterRSS, exporterRSS     float64
+	reporterPeak, exporterPeak   float64
+	firstReport, steadyReport    time.Duration
+	refresh, refreshNoChange     time.Duration
+	scrapePlain, scrapeGzip      time.Duration
+	expositionKiB, gzipKiB       float64
+	noChangeSkipped              bool
+	firstRefresh                 time.Duration
+	reporterAfter, exporterAfter float64
+}
+
+var results []result
+
+func BenchmarkBinaries(b *testing.B) {
+	fixtures.ForEachSize(b, env.Config, env.Scheme, func(b *testing.B, size int) {
+		if b.N > 1 {
+			b.Skip("one measurement per size: run with -benchtime 1x")
+		}
+		r := result{size: size}
+		ctx := context.Background()
+		// Each size starts from no report, as a fresh installation does.
+		_ = env.Client.Delete(ctx, &apiv1.FluxReport{ObjectMeta: metav1.ObjectMeta{Namespace: runtimeNS, Name: apiv1.DefaultName}})
+		_ = testenv.Eventually(ctx, 30*time.Second, func(context.Context) error {
+			if report(b) != nil {
+				return fmt.Errorf("the report is not gone yet")
+			}
+			return nil
+		})
+
+		t0 := time.Now()
+		reporter := start(b, "flux-operator-reporter", "--leader-elect=false", "--reporting-interval", "1h")
+		exporter := start(b, "flux-operator-exporter")
+		if err := testenv.Eventually(ctx, 5*time.Minute, func(context.Context) error {
+			fr := report(b)
+			if fr == nil || fr.GetReadyCondition() == nil || counted(fr) != size {
+				return fmt.Errorf("the first report is not there yet")
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		r.firstReport = time.Since(t0)
+		if err := testenv.Eventually(ctx, 5*time.Minute, func(context.Context) error {
+			if _, text := exporter.scrape(b, false); strings.Count(text, "\nflux_resource_info{") != size {
+				return fmt.Errorf("the exporter does not serve %d series yet", size)
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		r.firstRefresh = time.Since(t0)
+		r.reporterRSS, r.reporterPeak = reporter.rssMiB(b)
+		r.exporterRSS, r.exporterPeak = exporter.rssMiB(b)
+
+		const scrapes = 10
+		for _, gz := range []bool{false, true} {
+			start := time.Now()
+			var wire int
+			for i := 0; i < scrapes; i++ {
+				wire, _ = exporter.scrape(b, gz)
+			}
+			d := time.Since(start) / scrapes
+			if gz {
+				r.scrapeGzip, r.gzipKiB = d, float64(wire)/1024
+			} else {
+				r.scrapePlain, r.expositionKiB = d, float64(wire)/1024
+			}
+		}
+
+		// Steady on-demand reports with nothing changed: the reporter's own
+		// duration, and what the exporter did with each.
+		const reports = 5
+		var steady time.Duration
+		skipped := true
+		for i := 0; i < reports; i++ {
+			from := exporter.lines()
+			onDemand(b, i)
+			line, _ := reporter.lastLog(0, "report updated")
+			steady += durationOf(b, line)
+			if err := testenv.Eventually(ctx, time.Minute, func(context.Context) error {
+				if l, _ := exporter.lastLog(from, "refreshed Flux resource metrics", "no Flux object changed: report gauges refreshed, resource series kept"); l == nil {
+					return fmt.Errorf("the exporter has not refreshed yet")
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			l, _ := exporter.lastLog(from, "refreshed Flux resource metrics", "no Flux object changed: report gauges refreshed, resource series kept")
+			if i > 0 { // the first may still see the events of the initial list
+				skipped = skipped && l["msg"] != "refreshed Flux resource metrics"
+				r.refreshNoChange = durationOf(b, l)
+			}
+		}
+		r.steadyReport, r.noChangeSkipped = steady/reports, skipped
+
+		// One object changes: the next report makes the exporter rebuild.
+		touched := &unstructured.Unstructured{}
+		touched.SetGroupVersionKind(fixtures.BenchKinds[0].GVK)
+		touched.SetNamespace("bench-0")
+		touched.SetName("obj-0")
+		patch := fmt.Sprintf(`{"metadata":{"labels":{"bench-touch":"%d"}}}`, time.Now().UnixNano())
+		if err := env.Client.Patch(ctx, touched, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(time.Second) // the watch event reaches the exporter's cache
+		from := exporter.lines()
+		onDemand(b, reports)
+		if err := testenv.Eventually(ctx, time.Minute, func(context.Context) error {
+			if l, _ := exporter.lastLog(from, "refreshed Flux resource metrics"); l == nil {
+				return fmt.Errorf("the exporter has not rebuilt yet")
+			}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		l, _ := exporter.lastLog(from, "refreshed Flux resource metrics")
+		r.refresh = durationOf(b, l)
+		r.reporterAfter, _ = reporter.rssMiB(b)
+		r.exporterAfter, _ = exporter.rssMiB(b)
+
+		b.ReportMetric(r.reporterRSS, "reporter-rss-MiB")
+		b.ReportMetric(r.exporterRSS, "exporter-rss-MiB")
+		b.ReportMetric(r.reporterRSS+r.exporterRSS, "total-rss-MiB")
+		b.ReportMetric(r.firstReport.Seconds(), "first-report-s")
+		b.ReportMetric(float64(r.steadyReport.Microseconds())/1000, "steady-report-ms")
+		b.ReportMetric(float64(r.refresh.Microseconds())/1000, "refresh-ms")
+		b.ReportMetric(float64(r.scrapePlain.Microseconds())/1000, "scrape-plain-ms")
+		b.ReportMetric(float64(r.scrapeGzip.Microseconds())/1000, "scrape-gzip-ms")
+		results = append(results, r)
+		printTable(b)
+	})
+}
+
+// printTable prints what every size measured so far, and the memory growth
+// per object between consecutive sizes.
+func printTable(b *testing.B) {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n%8s | %9s %9s %9s | %12s %12s | %10s %10s %9s | %11s %11s | %9s %8s\n",
+		"objects", "reporter", "exporter", "total", "first report", "steady", "refresh", "unchanged", "skipped",
+		"scrape", "scrape gzip", "text", "gzip")
+	for i, r := range results {
+		fmt.Fprintf(&sb, "%8d | %6.0f MB %6.0f MB %6.0f MB | %11.2fs %10.1fms | %8.1fms %8.1fms %9v | %9.1fms %9.1fms | %6.0f KB %5.0f KB\n",
+			r.size, mb(r.reporterRSS), mb(r.exporterRSS), mb(r.reporterRSS+r.exporterRSS), r.firstReport.Seconds(),
+			ms(r.steadyReport), ms(r.refresh), ms(r.refreshNoChange), r.noChangeSkipped, ms(r.scrapePlain), ms(r.scrapeGzip),
+			r.expositionKiB*1.024, r.gzipKiB*1.024)
+		if i > 0 {
+			p := results[i-1]
+			n := float64(r.size - p.size)
+			fmt.Fprintf(&sb, "%8s   growth %d→%d: reporter %.0f B/object, exporter %.0f B/object (RSS)\n", "",
+				p.size, r.size, (r.reporterRSS-p.reporterRSS)*(1<<20)/n, (r.exporterRSS-p.exporterRSS)*(1<<20)/n)
+		}
+	}
+	fmt.Fprintf(&sb, "(MB = 10^6 bytes of resident memory after the first report and refresh; peaks: ")
+	for _, r := range results {
+		fmt.Fprintf(&sb, "%d: reporter %.0f, exporter %.0f, after the steady reports %.0f + %.0f; ", r.size,
+			mb(r.reporterPeak), mb(r.exporterPeak), mb(r.reporterAfter), mb(r.exporterAfter))
+	}
+	sb.WriteString(")\n")
+	b.Log(sb.String())
+}
+
+func mb(mib float64) float64 { return mib * (1 << 20) / 1e6 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
