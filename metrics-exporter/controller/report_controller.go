@@ -37,8 +37,7 @@ type ReportReconciler struct {
 	Kinds     *fluxobj.KindLister
 	Namespace string
 	Builder   *metrics.ResourceBuilder
-	// Set serves the report gauges; Resources the resource series.
-	Set       *metrics.Snapshot
+	// Resources serves the report gauges and the resource series.
 	Resources *metrics.Exposition
 
 	refreshed atomic.Bool
@@ -110,9 +109,8 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		// Without a report there is nothing to refresh from: the resource
 		// series stay as last built and the report gauges say "no report".
-		r.Set.Swap(metrics.Report(nil))
-		if r.Resources.Text() == nil {
-			r.Resources.Swap(nil)
+		if err := r.Resources.SwapReport(metrics.Report(nil)); err != nil {
+			return ctrl.Result{}, err
 		}
 		r.refreshed.Store(true)
 		logger.V(1).Info("no FluxReport: report gauges at zero", "namespace", req.Namespace)
@@ -138,7 +136,9 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	key := &buildKey{kinds: fmt.Sprint(gvks), complete: complete, changes: r.Kinds.Changes()}
 	if len(errs) == 0 && r.built != nil && *r.built == *key {
-		r.Set.Swap(metrics.Report(&fr))
+		if err := r.Resources.SwapReport(metrics.Report(&fr)); err != nil {
+			return ctrl.Result{}, err
+		}
 		r.refreshed.Store(true)
 		logger.V(1).Info("no Flux object changed: report gauges refreshed, resource series kept",
 			"series", r.Resources.Len(), "duration", time.Since(start).Round(time.Millisecond).String())
@@ -176,8 +176,9 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		all = append(all, ks.Series...)
 		ks.Series = nil // rendered below; only the objects and times are kept
 	}
-	r.Resources.Swap(all)
-	r.Set.Swap(metrics.Report(&fr))
+	if err := r.Resources.Swap(metrics.Report(&fr), all); err != nil {
+		return ctrl.Result{}, err
+	}
 	if len(gvks) > 0 {
 		fluxobj.ReleaseInitialList()
 	}

@@ -104,13 +104,12 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 	}
 	// Nothing is served before the first refresh: no zeros that would look
 	// like a stale report or resolve alerts while the exporter starts.
-	e := &Exporter{Resources: cfg.Exposition, ReportSet: &metrics.Snapshot{}, Instances: &metrics.Snapshot{}}
+	e := &Exporter{Resources: cfg.Exposition, Instances: &metrics.Snapshot{}}
 	e.Report = &ReportReconciler{
 		Reader:    mgr.GetCache(),
 		Kinds:     &fluxobj.KindLister{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Component: Component},
 		Namespace: cfg.Namespace,
 		Builder:   metrics.NewResourceBuilder(cfg.Allowlist),
-		Set:       e.ReportSet,
 		Resources: e.Resources,
 	}
 	e.Instance = &InstanceReconciler{Reader: mgr.GetCache(), Namespace: cfg.Namespace, Set: e.Instances}
@@ -121,7 +120,7 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 	if platform == "" {
 		platform = bootstrap.Platform()
 	}
-	for _, c := range []prometheus.Collector{e.ReportSet, e.Instances, metrics.OperatorInfo(version, platform)} {
+	for _, c := range []prometheus.Collector{e.Instances, metrics.OperatorInfo(version, platform)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register the exporter's collectors: %w", err)
 		}

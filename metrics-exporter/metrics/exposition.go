@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"math"
@@ -12,42 +13,102 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
-// Exposition holds the flux_resource_info and
-// flux_resource_not_ready_timestamp_seconds families rendered once per
-// refresh in the Prometheus text format (version 0.0.4), exactly as the
-// standard encoder would write them, and their DEFLATE stream. Serving them
-// as they are costs a scrape nothing per series, where building and encoding
-// 50,000 metric objects per scrape took hundreds of milliseconds and as many
-// MiB. Swap replaces both families at once.
+// Exposition holds the families the exporter derives from the FluxReport
+// (flux_report_*) and from the Flux resources (flux_resource_info and
+// flux_resource_not_ready_timestamp_seconds), rendered once per refresh in
+// the Prometheus text format (version 0.0.4) exactly as the standard encoder
+// would write them, and their DEFLATE streams. Serving them as they are costs
+// a scrape nothing per series, where building and encoding 50,000 metric
+// objects per scrape took hundreds of milliseconds and as many MiB. Swap
+// replaces them all at once: a scrape never sees the gauges of one report
+// with the resources of another.
 type Exposition struct {
 	p atomic.Pointer[rendered]
 }
 
 type rendered struct {
-	text    []byte
-	deflate []byte // text as non-final DEFLATE blocks, ending byte-aligned
-	series  int
+	// report and resources are the two parts of the text, in this order
+	// (flux_report_* sorts before flux_resource_*); reportZ and resourcesZ
+	// are each as non-final DEFLATE blocks ending byte-aligned.
+	report, resources   []byte
+	reportZ, resourcesZ []byte
+	series              int
 }
 
-// Swap makes the series the served set.
-func (e *Exposition) Swap(series []Series) {
+// Swap makes report (the report gauges) and series (the resource series) the
+// served set.
+func (e *Exposition) Swap(report []prometheus.Metric, series []Series) error {
+	rt, err := encodeStandard(report)
+	if err != nil {
+		return err
+	}
 	text := Render(series)
+	e.p.Store(&rendered{report: rt, resources: text, reportZ: deflateBlocks(rt), resourcesZ: deflateBlocks(text),
+		series: len(series)})
+	return nil
+}
+
+// SwapReport replaces the report gauges and keeps the resource series.
+func (e *Exposition) SwapReport(report []prometheus.Metric) error {
+	rt, err := encodeStandard(report)
+	if err != nil {
+		return err
+	}
+	next := &rendered{report: rt, reportZ: deflateBlocks(rt), resourcesZ: emptyDeflate}
+	if old := e.p.Load(); old != nil {
+		next.resources, next.resourcesZ, next.series = old.resources, old.resourcesZ, old.series
+	}
+	e.p.Store(next)
+	return nil
+}
+
+// encodeStandard writes metrics with the registry and the text encoder.
+func encodeStandard(ms []prometheus.Metric) ([]byte, error) {
+	s := &Snapshot{}
+	s.Swap(ms)
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(s); err != nil {
+		return nil, err
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("the report gauges do not gather: %w", err)
+	}
 	var buf bytes.Buffer
-	buf.Grow(len(text) / 8)
-	// BestSpeed: the stream is rebuilt on every refresh, and the scraper
-	// decompresses it at once; a higher level saves little on these
-	// repetitive lines for several times the CPU.
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "flux_report_") {
+			return nil, fmt.Errorf("%s is not a report gauge", mf.GetName())
+		}
+		if err := enc.Encode(mf); err != nil {
+			return nil, err
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+// deflateBlocks compresses text into non-final DEFLATE blocks that end
+// byte-aligned (a sync flush), to be copied into a gzip stream. BestSpeed:
+// the blocks are rebuilt on every refresh and decompressed at once by the
+// scraper; a higher level saves little on these repetitive lines for several
+// times the CPU.
+func deflateBlocks(text []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(text)/8 + 64)
 	zw := flatePool.Get().(*flate.Writer)
 	zw.Reset(&buf)
 	_, _ = zw.Write(text)
 	_ = zw.Flush()
 	flatePool.Put(zw)
-	e.p.Store(&rendered{text: text, deflate: buf.Bytes(), series: len(series)})
+	return buf.Bytes()
 }
 
-// Len returns the number of series served.
+// Len returns the number of resource series served.
 func (e *Exposition) Len() int {
 	if r := e.p.Load(); r != nil {
 		return r.series
@@ -57,14 +118,19 @@ func (e *Exposition) Len() int {
 
 // Text returns the rendered families; nil before the first Swap.
 func (e *Exposition) Text() []byte {
-	if r := e.p.Load(); r != nil {
-		return r.text
+	r := e.p.Load()
+	if r == nil {
+		return nil
 	}
-	return nil
+	return append(append(make([]byte, 0, len(r.report)+len(r.resources)), r.report...), r.resources...)
 }
 
-// Families are the names of the families an Exposition holds, in order.
-var Families = []string{ResourceInfoName, ResourceNotReadySinceName}
+// The rendered families sort between these names; the registry serves
+// none of them.
+const (
+	firstFamily = "flux_report_"
+	lastFamily  = ResourceNotReadySinceName
+)
 
 // Render writes the series in the Prometheus text format, as the standard
 // registry and encoder do: one family per metric name in name order, with
@@ -177,6 +243,13 @@ func appendFloat(dst []byte, f float64) []byte {
 // as each ends byte-aligned and only the last is final, so this is one valid
 // stream that any gzip reader decodes.
 func (r *rendered) gzipMember(dst io.Writer, prefix, suffix []byte) error {
+	rz, sz := r.reportZ, r.resourcesZ
+	if rz == nil {
+		rz = emptyDeflate
+	}
+	if sz == nil {
+		sz = emptyDeflate
+	}
 	// Header: magic, CM=deflate, no flags, no mtime, XFL 0, OS unknown.
 	if _, err := dst.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}); err != nil {
 		return err
@@ -190,8 +263,10 @@ func (r *rendered) gzipMember(dst io.Writer, prefix, suffix []byte) error {
 	if err := zw.Flush(); err != nil {
 		return err
 	}
-	if _, err := dst.Write(r.deflate); err != nil {
-		return err
+	for _, z := range [][]byte{rz, sz} {
+		if _, err := dst.Write(z); err != nil {
+			return err
+		}
 	}
 	zw.Reset(dst)
 	if _, err := zw.Write(suffix); err != nil {
@@ -200,10 +275,13 @@ func (r *rendered) gzipMember(dst io.Writer, prefix, suffix []byte) error {
 	if err := zw.Close(); err != nil {
 		return err
 	}
-	crc := crc32.Update(crc32.Update(crc32.ChecksumIEEE(prefix), crc32.IEEETable, r.text), crc32.IEEETable, suffix)
+	crc := crc32.ChecksumIEEE(prefix)
+	for _, part := range [][]byte{r.report, r.resources, suffix} {
+		crc = crc32.Update(crc, crc32.IEEETable, part)
+	}
 	var trailer [8]byte
 	binary.LittleEndian.PutUint32(trailer[:4], crc)
-	binary.LittleEndian.PutUint32(trailer[4:], uint32(len(prefix)+len(r.text)+len(suffix)))
+	binary.LittleEndian.PutUint32(trailer[4:], uint32(len(prefix)+len(r.report)+len(r.resources)+len(suffix)))
 	_, err := dst.Write(trailer[:])
 	return err
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 )
 
 // variedSeries builds the series of objects of every kind with labels,
@@ -133,11 +135,23 @@ func TestHandlerServesWhatPromhttpServes(t *testing.T) {
 	series := variedSeries(t)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), OperatorInfo("v1.2.3", "linux/amd64"))
-	report := &Snapshot{}
-	report.Swap(Report(nil))
-	reg.MustRegister(report)
+	fr := &apiv1.FluxReport{}
+	fr.Spec.Distribution = apiv1.FluxDistributionStatus{Version: "v2.9.5", Status: apiv1.DistributionInstalled, ManagedBy: "flux-operator"}
+	fr.Spec.ReconcilersStatus = []apiv1.FluxReconcilerStatus{
+		{APIVersion: "kustomize.toolkit.fluxcd.io/v1", Kind: "Kustomization", Stats: apiv1.FluxReconcilerStats{Running: 5, Failing: 1, Suspended: 2}},
+		{APIVersion: "source.toolkit.fluxcd.io/v1", Kind: "GitRepository", Stats: apiv1.FluxReconcilerStats{Running: 3}},
+	}
+	fr.Spec.ComponentsStatus = []apiv1.FluxComponentStatus{{Name: "source-controller", Ready: true}, {Name: "kustomize-controller"}}
+	fr.Spec.SyncStatus = &apiv1.FluxSyncStatus{ID: "kustomization/flux-system", Ready: true}
 	e := &Exposition{}
-	e.Swap(series)
+	// First without a report, then with one: the report gauges change, the
+	// resource series stay.
+	if err := e.Swap(Report(nil), series); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SwapReport(Report(fr)); err != nil {
+		t.Fatal(err)
+	}
 	if e.Len() != len(series) {
 		t.Fatalf("Len() = %d, want %d", e.Len(), len(series))
 	}
@@ -148,7 +162,7 @@ func TestHandlerServesWhatPromhttpServes(t *testing.T) {
 		ms[i] = series[i].Metric()
 	}
 	all := &Snapshot{}
-	all.Swap(ms)
+	all.Swap(append(ms, Report(fr)...))
 	gatherers := prometheus.Gatherers{reg, prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 		r := prometheus.NewPedanticRegistry()
 		r.MustRegister(all)
@@ -195,8 +209,11 @@ func TestHandlerServesWhatPromhttpServes(t *testing.T) {
 	if stable(string(got)) != stable(string(want)) {
 		t.Fatalf("plain scrape differs from promhttp's:\n%s", firstDiff(stable(string(got)), stable(string(want))))
 	}
-	if !strings.Contains(string(got), "# TYPE go_goroutines gauge") || !strings.Contains(string(got), "flux_operator_info{") {
-		t.Fatal("the registry's families are missing")
+	for _, s := range []string{"# TYPE go_goroutines gauge", "flux_operator_info{", `flux_report_reconcilers{kind="Kustomization",state="failing"} 1`,
+		`flux_report_sync_ready{id="kustomization/flux-system"} 1`, "flux_resource_info{"} {
+		if !strings.Contains(string(got), s) {
+			t.Fatalf("%s is missing", s)
+		}
 	}
 
 	// As Prometheus scrapes: gzip, decoded by Go's gzip reader (one member).

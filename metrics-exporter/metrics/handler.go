@@ -38,9 +38,9 @@ func Handler(g prometheus.Gatherer, e *Exposition) http.Handler {
 		pe, se := expfmt.NewEncoder(&prefix, format), expfmt.NewEncoder(&suffix, format)
 		for _, mf := range mfs {
 			switch name := mf.GetName(); {
-			case name < Families[0]:
+			case name < firstFamily:
 				err = pe.Encode(mf)
-			case name > Families[len(Families)-1]:
+			case name > lastFamily:
 				err = se.Encode(mf)
 			default:
 				// A family of the registry among the rendered ones: merge
@@ -56,7 +56,6 @@ func Handler(g prometheus.Gatherer, e *Exposition) http.Handler {
 		rd := e.p.Load()
 		if rd == nil {
 			rd = &rendered{}
-			rd.deflate = emptyDeflate
 		}
 		h := w.Header()
 		h.Add("Vary", "Accept")
@@ -67,7 +66,7 @@ func Handler(g prometheus.Gatherer, e *Exposition) http.Handler {
 			_ = rd.gzipMember(w, prefix.Bytes(), suffix.Bytes())
 			return
 		}
-		for _, part := range [][]byte{prefix.Bytes(), rd.text, suffix.Bytes()} {
+		for _, part := range [][]byte{prefix.Bytes(), rd.report, rd.resources, suffix.Bytes()} {
 			if _, err := w.Write(part); err != nil {
 				return
 			}
@@ -113,10 +112,8 @@ func (g expositionGatherer) Gather() ([]*dto.MetricFamily, error) {
 		return nil, fmt.Errorf("the rendered Flux resource series do not parse: %w", err)
 	}
 	out := make([]*dto.MetricFamily, 0, len(byName))
-	for _, name := range Families {
-		if mf, ok := byName[name]; ok {
-			out = append(out, mf)
-		}
+	for _, mf := range byName {
+		out = append(out, mf)
 	}
 	return out, nil
 }
