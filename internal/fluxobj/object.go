@@ -3,6 +3,7 @@ package fluxobj
 import (
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"unique"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -203,7 +204,10 @@ func parseTime(v any) metav1.Time {
 	return t
 }
 
-var releaseOnce sync.Once
+var (
+	releaseOnce sync.Once
+	releasing   atomic.Bool
+)
 
 // ReleaseInitialList returns to the operating system, once per process, the
 // memory the first lists of Flux objects left behind: every object arrives
@@ -212,4 +216,18 @@ var releaseOnce sync.Once
 // them, long after. Call it when the first read of every kind is done.
 func ReleaseInitialList() {
 	releaseOnce.Do(func() { go debug.FreeOSMemory() })
+}
+
+// ReleaseMemory returns to the operating system, in the background, the
+// memory freed since the last collection; a call while one runs is dropped.
+// The exporter calls it after rebuilding its exposition, whose old and new
+// copies and build rows are a burst of garbage several MiB large that would
+// otherwise stay resident as the heap's headroom.
+func ReleaseMemory() {
+	if releasing.CompareAndSwap(false, true) {
+		go func() {
+			defer releasing.Store(false)
+			debug.FreeOSMemory()
+		}()
+	}
 }

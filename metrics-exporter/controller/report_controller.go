@@ -180,7 +180,7 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, err
 	}
 	if len(gvks) > 0 {
-		fluxobj.ReleaseInitialList()
+		fluxobj.ReleaseMemory()
 	}
 	r.last = byKind
 	r.built = nil

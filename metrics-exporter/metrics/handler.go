@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,7 +67,14 @@ func Handler(g prometheus.Gatherer, e *Exposition) http.Handler {
 			_ = rd.gzipMember(w, prefix.Bytes(), suffix.Bytes())
 			return
 		}
-		for _, part := range [][]byte{prefix.Bytes(), rd.report, rd.resources, suffix.Bytes()} {
+		parts := [][]byte{prefix.Bytes(), rd.report, rd.resources, suffix.Bytes()}
+		n := 0
+		for _, part := range parts {
+			n += len(part)
+		}
+		// A known length spares the chunked encoding of a body of MiBs.
+		h.Set("Content-Length", strconv.Itoa(n))
+		for _, part := range parts {
 			if _, err := w.Write(part); err != nil {
 				return
 			}

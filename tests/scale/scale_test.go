@@ -73,7 +73,13 @@ func freeAddr(b *testing.B) string {
 
 func start(b *testing.B, name string, args ...string) *proc {
 	b.Helper()
-	bin := filepath.Join(testenv.RepoRoot(), "bin", name)
+	// SCALE_BIN_DIR measures another build with the same load and the
+	// same measurements, e.g. an earlier commit's `make build` output.
+	dir := os.Getenv("SCALE_BIN_DIR")
+	if dir == "" {
+		dir = filepath.Join(testenv.RepoRoot(), "bin")
+	}
+	bin := filepath.Join(dir, name)
 	if _, err := os.Stat(bin); err != nil {
 		b.Fatalf("%s: run `make build` first (make bench does)", err)
 	}
@@ -175,6 +181,9 @@ func durationOf(b *testing.B, line map[string]any) time.Duration {
 func (p *proc) fetch(b *testing.B, gz bool) int {
 	b.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+p.metricsAddr+"/metrics", nil)
+	// An explicit Accept-Encoding: without one the transport asks for gzip
+	// itself and decompresses, which would time gunzip as a plain scrape.
+	req.Header.Set("Accept-Encoding", "identity")
 	if gz {
 		req.Header.Set("Accept-Encoding", "gzip")
 	}
@@ -195,6 +204,9 @@ func (p *proc) fetch(b *testing.B, gz bool) int {
 func (p *proc) scrape(b *testing.B, gz bool) (wire int, text string) {
 	b.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+p.metricsAddr+"/metrics", nil)
+	// An explicit Accept-Encoding: without one the transport asks for gzip
+	// itself and decompresses, which would time gunzip as a plain scrape.
+	req.Header.Set("Accept-Encoding", "identity")
 	if gz {
 		req.Header.Set("Accept-Encoding", "gzip")
 	}
