@@ -215,7 +215,7 @@ var (
 // freed pages stay resident until the runtime's background scavenger gets to
 // them, long after. Call it when the first read of every kind is done.
 func ReleaseInitialList() {
-	releaseOnce.Do(func() { go debug.FreeOSMemory() })
+	releaseOnce.Do(ReleaseMemory)
 }
 
 // ReleaseMemory returns to the operating system, in the background, the

@@ -175,19 +175,27 @@ func durationOf(b *testing.B, line map[string]any) time.Duration {
 	return d
 }
 
+// get requests /metrics, gzip-compressed or not. The Accept-Encoding is
+// always explicit: without one the transport asks for gzip itself and
+// decompresses, which would time gunzip as a plain scrape.
+func (p *proc) get(gz bool) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.metricsAddr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	if gz {
+		req.Header.Set("Accept-Encoding", "gzip")
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
 // fetch reads /metrics to the end, gzip-compressed or not, as a scraper
 // receives it (decompressing and parsing are the scraper's work), and
 // returns the bytes on the wire.
 func (p *proc) fetch(b *testing.B, gz bool) int {
 	b.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+p.metricsAddr+"/metrics", nil)
-	// An explicit Accept-Encoding: without one the transport asks for gzip
-	// itself and decompresses, which would time gunzip as a plain scrape.
-	req.Header.Set("Accept-Encoding", "identity")
-	if gz {
-		req.Header.Set("Accept-Encoding", "gzip")
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	resp, err := p.get(gz)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -203,14 +211,7 @@ func (p *proc) fetch(b *testing.B, gz bool) int {
 // the wire and the exposition.
 func (p *proc) scrape(b *testing.B, gz bool) (wire int, text string) {
 	b.Helper()
-	req, _ := http.NewRequest(http.MethodGet, "http://"+p.metricsAddr+"/metrics", nil)
-	// An explicit Accept-Encoding: without one the transport asks for gzip
-	// itself and decompresses, which would time gunzip as a plain scrape.
-	req.Header.Set("Accept-Encoding", "identity")
-	if gz {
-		req.Header.Set("Accept-Encoding", "gzip")
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
+	resp, err := p.get(gz)
 	if err != nil {
 		b.Fatal(err)
 	}
