@@ -79,13 +79,26 @@ func kustomizeInstall(t *testing.T) {
 		}
 	}
 
-	// The Service has the three pods behind port 8080.
-	out, err = kubectl(ctx, "-n", "flux-system", "get", "endpointslices",
-		"-l", "kubernetes.io/service-name=flux-operator", "-o", "jsonpath={range .items[*]}{.ports[0].port}{\" \"}{range .endpoints[*]}{.targetRef.name}{\" \"}{end}{end}")
-	require.NoError(t, err, out)
-	assert.Contains(t, out, "8080")
+	// The Service has the three pods behind port 8080. The EndpointSlice
+	// controller adds a pod shortly after it is ready: wait for it.
+	var slices string
+	_ = testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
+		slices, err = kubectl(ctx, "-n", "flux-system", "get", "endpointslices",
+			"-l", "kubernetes.io/service-name=flux-operator", "-o", "jsonpath={range .items[*]}{.ports[0].port}{\" \"}{range .endpoints[*]}{.targetRef.name}{\" \"}{end}{end}")
+		if err != nil {
+			return err
+		}
+		for _, c := range []string{"installer", "reporter", "exporter"} {
+			if !strings.Contains(slices, "flux-operator-"+c+"-") {
+				return fmt.Errorf("no %s pod in the EndpointSlices yet", c)
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err, slices)
+	assert.Contains(t, slices, "8080")
 	for _, c := range []string{"installer", "reporter", "exporter"} {
-		assert.Contains(t, out, "flux-operator-"+c+"-", "the Service selects the %s pod: %s", c, strings.TrimSpace(out))
+		assert.Contains(t, slices, "flux-operator-"+c+"-", "the Service selects the %s pod: %s", c, strings.TrimSpace(slices))
 	}
 }
 
