@@ -52,6 +52,9 @@ func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme, configure 
 			return nil, err
 		}
 	}
+	if o.APIServer != nil && mo.Cache.NewInformer == nil {
+		mo.Cache.NewInformer = o.APIServer.NewInformer
+	}
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create manager: %w", err)

@@ -49,6 +49,9 @@ type Options struct {
 	// no leader election flags and never takes a Lease. Set it before
 	// BindFlags.
 	NoLeaderElection bool
+	// APIServer follows the API server for the whole process; when set, the
+	// manager's informers wait for it during an outage. Run sets it.
+	APIServer *APIServerMonitor
 }
 
 // Env reads the environment variables that give flags their defaults, all

@@ -119,6 +119,16 @@ func (b *Binary) start(o *Options) error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	log := ctrl.Log.WithName("setup")
+	// One monitor for the process: it outlives the managers of successive
+	// leader campaigns.
+	if o.APIServer == nil {
+		m, err := NewAPIServerMonitor(cfg, ctrl.Log.WithName("api-server"))
+		if err != nil {
+			return fmt.Errorf("failed to create the API server monitor: %w", err)
+		}
+		o.APIServer = m
+	}
+	go o.APIServer.Run(ctx)
 	for campaign := 1; ; campaign++ {
 		lost, err := b.startManager(ctx, cfg, o, campaign)
 		// After a lost Lease the API server is often still away, and the

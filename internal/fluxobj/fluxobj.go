@@ -109,6 +109,30 @@ func (l *KindLister) Start(ctx context.Context, gvks []schema.GroupVersionKind) 
 	wg.Wait()
 }
 
+// Retain stops the informers of the kinds the lister has read that are not
+// in gvks, the kinds still served: when a CRD is deleted, its informer stops
+// at the next read instead of failing to watch, and logging it, forever. A
+// kind that comes back is probed and watched again when it is next read.
+func (l *KindLister) Retain(ctx context.Context, gvks []schema.GroupVersionKind) error {
+	keep := make(map[schema.GroupVersionKind]bool, len(gvks))
+	for _, gvk := range gvks {
+		keep[gvk] = true
+	}
+	l.mu.Lock()
+	var gone []schema.GroupVersionKind
+	for gvk := range l.probed {
+		if !keep[gvk] {
+			gone = append(gone, gvk)
+		}
+	}
+	l.mu.Unlock()
+	var errs []error
+	for _, gvk := range gone {
+		errs = append(errs, l.forget(ctx, gvk))
+	}
+	return errors.Join(errs...)
+}
+
 // watch makes the kind's informer count its events in changes, once.
 func (l *KindLister) watch(ctx context.Context, gvk schema.GroupVersionKind) {
 	l.mu.Lock()

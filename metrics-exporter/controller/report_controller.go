@@ -41,6 +41,9 @@ type ReportReconciler struct {
 	Resources *metrics.Exposition
 
 	refreshed atomic.Bool
+	// lastRefresh is the Unix time in nanoseconds of the last refresh that
+	// read everything it needed.
+	lastRefresh atomic.Int64
 	// last holds the objects of each kind from the last refresh, and their
 	// not-ready times; a kind whose read fails keeps them until a read
 	// succeeds. Only Reconcile touches it, and the controller runs one
@@ -62,6 +65,23 @@ type buildKey struct {
 
 // Refreshed reports whether a refresh has completed since start.
 func (r *ReportReconciler) Refreshed() bool { return r.refreshed.Load() }
+
+// LastRefresh is the time of the last refresh that read everything it
+// needed; zero before the first.
+func (r *ReportReconciler) LastRefresh() time.Time {
+	if n := r.lastRefresh.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// markRefreshed records a refresh, complete when it had no error.
+func (r *ReportReconciler) markRefreshed(complete bool) {
+	r.refreshed.Store(true)
+	if complete {
+		r.lastRefresh.Store(time.Now().UnixNano())
+	}
+}
 
 // SetupWithManager registers the reconciler. It also runs once at start, so
 // the report gauges are served (at zero) when there is no report yet.
@@ -112,7 +132,7 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if err := r.Resources.SwapReport(metrics.Report(nil)); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.refreshed.Store(true)
+		r.markRefreshed(true)
 		logger.V(1).Info("no FluxReport: report gauges at zero", "namespace", req.Namespace)
 		return ctrl.Result{}, nil
 	}
@@ -139,13 +159,20 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		if err := r.Resources.SwapReport(metrics.Report(&fr)); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.refreshed.Store(true)
+		r.markRefreshed(true)
 		logger.V(1).Info("no Flux object changed: report gauges refreshed, resource series kept",
 			"series", r.Resources.Len(), "duration", time.Since(start).Round(time.Millisecond).String())
 		return ctrl.Result{}, nil
 	}
 
 	byKind := map[schema.GroupVersionKind]*metrics.KindSeries{}
+	if complete {
+		// A complete report names every Flux kind served: the informers
+		// of the others (a CRD deleted) stop.
+		if err := r.Kinds.Retain(ctx, gvks); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	r.Kinds.Start(ctx, gvks)
 	for _, gvk := range gvks {
 		objs, err := r.Kinds.Objects(ctx, gvk, "")
@@ -187,7 +214,7 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if len(errs) == 0 {
 		r.built = key
 	}
-	r.refreshed.Store(true)
+	r.markRefreshed(len(errs) == 0)
 	logger.V(1).Info("refreshed Flux resource metrics", "series", len(all), "kinds", len(byKind),
 		"duration", time.Since(start).Round(time.Millisecond).String())
 	// An error is counted in controller_runtime_reconcile_errors_total and

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,11 @@ type Config struct {
 	// Exposition holds the rendered resource series that /metrics serves,
 	// as ConfigureManager returned it.
 	Exposition *metrics.Exposition
+	// APIServer follows the API server; with StaleAfter above zero, /readyz
+	// fails once it has been away for longer than StaleAfter, so that a
+	// Service stops routing to a replica that only has old data.
+	APIServer  *bootstrap.APIServerMonitor
+	StaleAfter time.Duration
 }
 
 // ConfigureManager scopes and slims the manager's cache for the exporter:
@@ -120,7 +126,8 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 	if platform == "" {
 		platform = bootstrap.Platform()
 	}
-	for _, c := range []prometheus.Collector{e.Instances, metrics.OperatorInfo(version, platform)} {
+	for _, c := range []prometheus.Collector{e.Instances, metrics.OperatorInfo(version, platform),
+		metrics.LastRefresh(e.Report.LastRefresh)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register the exporter's collectors: %w", err)
 		}
@@ -138,6 +145,18 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 		return nil
 	}); err != nil {
 		return nil, err
+	}
+	if cfg.APIServer != nil && cfg.StaleAfter > 0 {
+		m, after := cfg.APIServer, cfg.StaleAfter
+		if err := mgr.AddReadyzCheck("api-server", func(*http.Request) error {
+			if d := m.Outage(); d > after {
+				return fmt.Errorf("the metrics are stale: the API server has been unreachable for %s (--stale-after %s)",
+					d.Round(time.Second), after)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }

@@ -8,8 +8,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -18,9 +20,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 	fluxv1ac "github.com/fluxops/flux-operator/generated/applyconfiguration/fluxcd/v1"
@@ -79,6 +83,21 @@ func (r *FluxReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				return !equalAnnotations(e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations())
 			},
 		})).
+		// A Flux CRD deleted: report at once, which also stops the kind's
+		// informer, instead of letting it fail to watch until the next
+		// report. A new CRD waits for the next report, once it is served.
+		Watches(&apiextensionsv1.CustomResourceDefinition{},
+			handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: r.Namespace, Name: apiv1.DefaultName}}}
+			}),
+			builder.WithPredicates(predicate.Funcs{
+				CreateFunc:  func(event.CreateEvent) bool { return false },
+				UpdateFunc:  func(event.UpdateEvent) bool { return false },
+				GenericFunc: func(event.GenericEvent) bool { return false },
+				DeleteFunc: func(e event.DeleteEvent) bool {
+					return e.Object.GetLabels()[report.PartOfLabel] == report.PartOfFlux
+				},
+			})).
 		// One singleton object: one worker is all there is to do.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
 		Complete(r); err != nil {

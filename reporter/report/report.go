@@ -226,6 +226,11 @@ func (c *Computer) reconcilers(ctx context.Context, kinds []fluxKind, res *Resul
 	for i, k := range kinds {
 		gvks[i] = k.gvk
 	}
+	// The informers of kinds whose CRD is gone stop before they log
+	// failed watches; a failure to stop one is reported with the others.
+	if err := c.kinds().Retain(ctx, gvks); err != nil {
+		res.fail(err, "stop the informers of removed Flux kinds")
+	}
 	c.kinds().Start(ctx, gvks)
 	defer fluxobj.ReleaseInitialList()
 	for _, k := range kinds {

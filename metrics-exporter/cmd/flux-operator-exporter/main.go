@@ -6,7 +6,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
+	"fmt"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -19,6 +22,7 @@ import (
 func main() {
 	var (
 		allowlist  string
+		staleAfter time.Duration
 		allow      metrics.Allowlist
 		exposition *metrics.Exposition
 	)
@@ -30,9 +34,15 @@ func main() {
 			fs.StringVar(&allowlist, "resource-label-allowlist", env.String("RESOURCE_LABEL_ALLOWLIST", ""),
 				"Comma-separated Kubernetes label keys of Flux objects to copy onto flux_resource_info and "+
 					"flux_resource_not_ready_timestamp_seconds as label_<key> (e.g. team,owner). Env: RESOURCE_LABEL_ALLOWLIST.")
+			fs.DurationVar(&staleAfter, "stale-after", env.Duration("STALE_AFTER", time.Minute),
+				"Fail /readyz once the API server has been unreachable for this long, so that a Service stops routing "+
+					"to a replica whose metrics are stale; 0 disables the check. Env: STALE_AFTER.")
 		},
 		Validate: func() (err error) {
 			allow, err = metrics.ParseAllowlist(allowlist)
+			if staleAfter < 0 {
+				err = errors.Join(err, fmt.Errorf("--stale-after must not be negative (0 disables the check), got %s", staleAfter))
+			}
 			return err
 		},
 		ConfigureManager: func(o *bootstrap.Options, mo *ctrl.Options) error {
@@ -41,7 +51,7 @@ func main() {
 		},
 		Setup: func(mgr manager.Manager, o *bootstrap.Options) error {
 			_, err := controller.Setup(mgr, controller.Config{Namespace: o.RuntimeNamespace, Allowlist: allow,
-				Exposition: exposition})
+				Exposition: exposition, APIServer: o.APIServer, StaleAfter: staleAfter})
 			return err
 		},
 	})

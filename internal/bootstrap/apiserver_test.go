@@ -1,0 +1,203 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	toolscache "k8s.io/client-go/tools/cache"
+)
+
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.Contains(s, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+// fakeAPIServer is what the monitor's probe and a ListerWatcher see: up or
+// refusing connections.
+type fakeAPIServer struct {
+	down  atomic.Bool
+	lists atomic.Int32
+}
+
+var errRefused = errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
+
+func (f *fakeAPIServer) probe(context.Context) error {
+	if f.down.Load() {
+		return errRefused
+	}
+	return nil
+}
+
+func newTestMonitor(t *testing.T, f *fakeAPIServer) (*APIServerMonitor, *logLines) {
+	t.Helper()
+	logs := &logLines{}
+	log := funcr.New(func(prefix, args string) {
+		logs.mu.Lock()
+		logs.lines = append(logs.lines, args)
+		logs.mu.Unlock()
+	}, funcr.Options{})
+	m := NewAPIServerMonitorFunc(f.probe, log)
+	m.Interval, m.OutageInterval = 20*time.Millisecond, 5*time.Millisecond
+	return m, logs
+}
+
+func TestAPIServerMonitorLogsAnOutageOnceAndItsEndOnce(t *testing.T) {
+	f := &fakeAPIServer{}
+	m, logs := newTestMonitor(t, f)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx)
+
+	f.down.Store(true)
+	waitFor(t, func() bool { return !m.Connected() })
+	time.Sleep(50 * time.Millisecond) // several probes fail
+	if got := testutil.ToFloat64(m.Gauge()); got != 0 {
+		t.Errorf("%s = %v during the outage, want 0", APIServerConnectedMetric, got)
+	}
+	if m.Outage() <= 0 {
+		t.Errorf("Outage() = %v during the outage", m.Outage())
+	}
+	f.down.Store(false)
+	waitFor(t, m.Connected)
+	time.Sleep(50 * time.Millisecond)
+	if got := testutil.ToFloat64(m.Gauge()); got != 1 {
+		t.Errorf("%s = %v after the outage, want 1", APIServerConnectedMetric, got)
+	}
+	if m.Outage() != 0 {
+		t.Errorf("Outage() = %v after the outage", m.Outage())
+	}
+	if n := logs.count("lost the API server"); n != 1 {
+		t.Errorf("logged the loss %d times, want once: %q", n, logs.lines)
+	}
+	if n := logs.count("the API server is back"); n != 1 {
+		t.Errorf("logged the return %d times, want once: %q", n, logs.lines)
+	}
+}
+
+func TestAPIServerMonitorCountsAnAnswerThatRefusesAsConnected(t *testing.T) {
+	gr := schema.GroupResource{Resource: "readyz"}
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, true},
+		{apierrors.NewForbidden(gr, "", errors.New("no")), true},
+		{apierrors.NewUnauthorized("no"), true},
+		{apierrors.NewServiceUnavailable("starting"), false},
+		{apierrors.NewInternalError(errors.New("etcd")), false},
+		{errRefused, false},
+		{context.DeadlineExceeded, false},
+	} {
+		if got := answered(tc.err); got != tc.want {
+			t.Errorf("answered(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// A list that fails because the API server went away waits for its return
+// and is retried then, instead of returning the error to the reflector, whose
+// backoff would delay the informer's recovery.
+func TestAListWaitsForTheAPIServerAndResumesWhenItIsBack(t *testing.T) {
+	f := &fakeAPIServer{}
+	m, _ := newTestMonitor(t, f)
+	lw := m.ListerWatcher(&toolscache.ListWatch{
+		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+			f.lists.Add(1)
+			if f.down.Load() {
+				return nil, errRefused
+			}
+			return &metav1.List{ListMeta: metav1.ListMeta{ResourceVersion: "42"}}, nil
+		},
+		WatchFuncWithContext: func(context.Context, metav1.ListOptions) (watch.Interface, error) {
+			return watch.NewFake(), nil
+		},
+	})
+	lwc := toolscache.ToListerWatcherWithContext(lw)
+
+	f.down.Store(true)
+	type result struct {
+		obj runtime.Object
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		obj, err := lwc.ListWithContext(context.Background(), metav1.ListOptions{})
+		done <- result{obj, err}
+	}()
+	waitFor(t, func() bool { return !m.Connected() })
+	select {
+	case r := <-done:
+		t.Fatalf("the list returned during the outage: %v, %v", r.obj, r.err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if n := f.lists.Load(); n != 1 {
+		t.Errorf("the list was tried %d times during the outage, want once", n)
+	}
+
+	f.down.Store(false)
+	go m.Run(t.Context())
+	select {
+	case r := <-done:
+		if r.err != nil {
+			t.Fatalf("the list failed after the API server returned: %v", r.err)
+		}
+		if rv := r.obj.(*metav1.List).ResourceVersion; rv != "42" {
+			t.Errorf("the list returned resourceVersion %q, want the server's 42", rv)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the list did not resume after the API server returned")
+	}
+
+	// An error of an API server that answers is the caller's to handle.
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "gitrepositories"}, "", errors.New("RBAC"))
+	lw = m.ListerWatcher(&toolscache.ListWatch{
+		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) { return nil, forbidden },
+	})
+	if _, err := toolscache.ToListerWatcherWithContext(lw).ListWithContext(context.Background(), metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("a forbidden list returned %v, want the Forbidden error", err)
+	}
+
+	// A stopping informer is not held.
+	f.down.Store(true)
+	waitFor(t, func() bool { return !m.Connected() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := lwc.ListWithContext(ctx, metav1.ListOptions{}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a list whose context ended returned %v", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
