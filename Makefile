@@ -194,8 +194,12 @@ registry: ## Install Debian's docker-registry package (the CNCF Distribution reg
 	hack/ensure-package.sh docker-registry docker-registry
 
 .PHONY: test-e2e
-test-e2e: testenv build ## Run the end-to-end tests on a local kwok cluster.
+test-e2e: testenv build ## Run the end-to-end tests on a local kwok cluster, the fault suite included.
 	cd tests && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) -tags e2e ./e2e/...
+
+.PHONY: test-faults
+test-faults: testenv build ## Run only the fault suite (API server outage, CRD deleted, ...) on a local kwok cluster; see docs/reliability.md.
+	cd tests && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) -tags e2e -run '^TestFault' ./e2e/
 
 BENCH_SIZES ?= 1200,12000,50000
 export BENCH_SIZES

@@ -55,6 +55,13 @@ func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme, configure 
 	if o.APIServer != nil && mo.Cache.NewInformer == nil {
 		mo.Cache.NewInformer = o.APIServer.NewInformer
 	}
+	if o.APIServer != nil && mo.LeaderElection && mo.LeaderElectionResourceLockInterface == nil {
+		lock, err := o.APIServer.LeaderLock(cfg, mo.LeaderElectionNamespace, mo.LeaderElectionID)
+		if err != nil {
+			return nil, fmt.Errorf("failed to create the leader election lock: %w", err)
+		}
+		mo.LeaderElectionResourceLockInterface = lock
+	}
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create manager: %w", err)

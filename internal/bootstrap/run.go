@@ -139,9 +139,14 @@ func (b *Binary) start(o *Options) error {
 				log.Info("cannot start a new manager yet, retrying", "error", err.Error(), "retryIn", wait.String())
 				last = err.Error()
 			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
+			if !o.APIServer.Connected() {
+				// Away: try again the moment it is back.
+				_ = o.APIServer.WaitConnected(ctx)
+			} else {
+				select {
+				case <-ctx.Done():
+				case <-time.After(wait):
+				}
 			}
 			lost, err = b.startManager(ctx, cfg, o, campaign)
 		}

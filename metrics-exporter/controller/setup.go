@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -148,12 +149,24 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 	}
 	if cfg.APIServer != nil && cfg.StaleAfter > 0 {
 		m, after := cfg.APIServer, cfg.StaleAfter
+		logger := mgr.GetLogger().WithName("readiness")
+		var stale atomic.Bool
+		// The probe's answer withholds the reason: it is logged once, when
+		// readiness turns, in either direction.
 		if err := mgr.AddReadyzCheck("api-server", func(*http.Request) error {
-			if d := m.Outage(); d > after {
-				return fmt.Errorf("the metrics are stale: the API server has been unreachable for %s (--stale-after %s)",
-					d.Round(time.Second), after)
+			d := m.Outage()
+			if d <= after {
+				if stale.CompareAndSwap(true, false) {
+					logger.Info("the metrics are fresh again: ready")
+				}
+				return nil
 			}
-			return nil
+			err := fmt.Errorf("the metrics are stale: the API server has been unreachable for %s (--stale-after %s)",
+				d.Round(time.Second), after)
+			if stale.CompareAndSwap(false, true) {
+				logger.Info("not ready: "+err.Error()+"; a Service routes to fresh replicas only", "staleAfter", after.String())
+			}
+			return err
 		}); err != nil {
 			return nil, err
 		}

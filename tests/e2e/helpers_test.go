@@ -42,6 +42,10 @@ import (
 type binary struct {
 	name, metrics, health string
 	env                   []string
+	// kubeconfig is the e2e cluster's unless set; args are added to the
+	// address and log flags.
+	kubeconfig string
+	args       []string
 	mu                    sync.Mutex
 	cmd                   *exec.Cmd
 	logs                  *bytes.Buffer
@@ -53,7 +57,13 @@ type binary struct {
 // end of the test.
 func startBinary(t *testing.T, name, metrics, health string, env ...string) *binary {
 	t.Helper()
-	b := &binary{name: name, metrics: metrics, health: health, env: env}
+	return startProcess(t, &binary{name: name, metrics: metrics, health: health, env: env})
+}
+
+// startProcess starts b as startBinary does.
+func startProcess(t *testing.T, b *binary) *binary {
+	t.Helper()
+	name := b.name
 	b.start(t)
 	t.Cleanup(func() {
 		b.stop(os.Interrupt)
@@ -67,8 +77,13 @@ func startBinary(t *testing.T, name, metrics, health string, env ...string) *bin
 func (b *binary) start(t *testing.T) {
 	t.Helper()
 	bin := filepath.Join(testenv.RepoRoot(), "bin", "flux-operator-"+b.name)
-	cmd := exec.Command(bin, "--metrics-addr", b.metrics, "--health-addr", b.health, "--log-encoding", "console")
-	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfig, "RUNTIME_NAMESPACE=flux-system"), b.env...)
+	cmd := exec.Command(bin, append([]string{"--metrics-addr", b.metrics, "--health-addr", b.health, "--log-encoding", "console"},
+		b.args...)...)
+	kc := b.kubeconfig
+	if kc == "" {
+		kc = kubeconfig
+	}
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kc, "RUNTIME_NAMESPACE=flux-system"), b.env...)
 	b.mu.Lock()
 	if b.logs == nil {
 		b.logs = &bytes.Buffer{}
@@ -128,6 +143,21 @@ func (b *binary) output() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.logs.String()
+}
+
+// count is how many lines of the output contain every one of substrs.
+func (b *binary) count(substrs ...string) int {
+	n := 0
+	for _, l := range strings.Split(b.output(), "\n") {
+		all := true
+		for _, s := range substrs {
+			all = all && strings.Contains(l, s)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
 }
 
 type lockedWriter struct{ b *binary }

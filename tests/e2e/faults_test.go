@@ -1,0 +1,315 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/e2e-framework/pkg/features"
+
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/tests/testenv"
+)
+
+// The fault suite (make test-faults): each TestFault* runs the reporter and
+// the exporter as processes against the e2e cluster, injects one fault and
+// checks what a user sees: the report, the series, the log lines and the
+// readiness. Each works in its own runtime namespace with its own Leases,
+// and the Flux CRDs it installs are removed afterwards, so the tests after
+// it find the cluster as they expect it.
+
+// faultNamespace makes a runtime namespace for one fault test, with the
+// operator's and Flux's CRDs installed; the Flux CRDs (and so every Flux
+// object) go at the end of the test.
+func faultNamespace(t *testing.T, name string) string {
+	t.Helper()
+	mustKubectl(t, "apply", "--server-side", "--field-manager", "e2e-faults", "-f", testenv.OperatorCRDDir())
+	mustKubectl(t, "apply", "--server-side", "--field-manager", "e2e-faults", "-f", testenv.FluxCRDDir())
+	mustKubectl(t, "wait", "--for", "condition=Established", "--timeout", "60s", "crd", "--all")
+	mustKubectl(t, "create", "namespace", name)
+	t.Cleanup(func() {
+		_, _ = kubectl(context.Background(), "delete", "namespace", name, "--wait=false")
+		out, err := kubectl(context.Background(), "delete", "--ignore-not-found", "--timeout=2m", "-f", testenv.FluxCRDDir())
+		if err != nil {
+			t.Errorf("failed to remove the Flux CRDs: %v\n%s", err, out)
+		}
+	})
+	return name
+}
+
+func applyYAML(t *testing.T, manifest string) {
+	t.Helper()
+	mustKubectl(t, "apply", "-f", writeFile(t, "manifest.yaml", manifest))
+}
+
+func gitRepository(ns, name string) string {
+	return fmt.Sprintf(`apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: %s, namespace: %s}
+spec: {interval: 1m, url: https://github.com/stefanprodan/podinfo}
+`, name, ns)
+}
+
+func helmRelease(ns, name string) string {
+	return fmt.Sprintf(`apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: {name: %s, namespace: %s}
+spec: {interval: 1m, chartRef: {kind: OCIRepository, name: podinfo}}
+`, name, ns)
+}
+
+// scrape returns the exporter's /metrics, or an error.
+func scrape(addr string) (string, error) {
+	code, body, err := get("http://" + addr + "/metrics")
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("/metrics: %d", code)
+	}
+	return body, err
+}
+
+func get(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// waitScrape waits until the series served on addr contain every one of
+// want and none of absent.
+func waitScrape(t *testing.T, timeout time.Duration, addr string, want []string, absent ...string) {
+	t.Helper()
+	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(context.Context) error {
+		body, err := scrape(addr)
+		if err != nil {
+			return err
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				return fmt.Errorf("%s serves no %s", addr, w)
+			}
+		}
+		for _, a := range absent {
+			if strings.Contains(body, a) {
+				return fmt.Errorf("%s still serves %s", addr, a)
+			}
+		}
+		return nil
+	}))
+}
+
+// reportedTotal is the number of objects of kind the FluxReport of ns
+// counts, -1 when it names no such kind.
+func reportedTotal(ctx context.Context, ns, kind string) (int, error) {
+	var fr apiv1.FluxReport
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: apiv1.DefaultName}, &fr); err != nil {
+		return 0, err
+	}
+	for _, r := range fr.Spec.ReconcilersStatus {
+		if r.Kind == kind {
+			return r.Stats.Running + r.Stats.Suspended, nil
+		}
+	}
+	return -1, nil
+}
+
+func waitReportedTotal(t *testing.T, timeout time.Duration, ns, kind string, want int) {
+	t.Helper()
+	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(ctx context.Context) error {
+		n, err := reportedTotal(ctx, ns, kind)
+		if err == nil && n != want {
+			err = fmt.Errorf("the FluxReport counts %d %s, want %d", n, kind, want)
+		}
+		return err
+	}))
+}
+
+// series is how the start of the object's flux_resource_info reads (no
+// label allowlist).
+func series(kind, ns, name string) string {
+	return fmt.Sprintf(`flux_resource_info{exported_namespace=%q,kind=%q,name=%q,`, ns, kind, name)
+}
+
+// faultBinaries starts a reporter and an exporter working in ns through
+// kubeconfig ("" for the cluster's own), on ports from base.
+func faultBinaries(t *testing.T, ns, kc string, base int, exporterArgs ...string) (reporter, exporter *binary) {
+	t.Helper()
+	env := []string{"RUNTIME_NAMESPACE=" + ns}
+	reporter = startProcess(t, &binary{name: "reporter", kubeconfig: kc, env: env,
+		metrics: fmt.Sprintf("127.0.0.1:%d", base), health: fmt.Sprintf("127.0.0.1:%d", base+1)})
+	exporter = startProcess(t, &binary{name: "exporter", kubeconfig: kc, env: env, args: exporterArgs,
+		metrics: fmt.Sprintf("127.0.0.1:%d", base+2), health: fmt.Sprintf("127.0.0.1:%d", base+3)})
+	return reporter, exporter
+}
+
+const (
+	lostLog = "lost the API server: serving what the cache holds"
+	backLog = "the API server is back: lists and watches resume"
+)
+
+// TestFaultAnAPIServerOutage: the API server unreachable for 60 s, longer
+// than the reporter's leader Lease, while Flux objects change behind the
+// binaries' backs.
+func TestFaultAnAPIServerOutage(t *testing.T) {
+	testEnv.Test(t, features.New("the API server unreachable for 60s").
+		Assess("both binaries keep running, say so once, the exporter turns unready with its last snapshot, and both are fresh again soon after",
+			step(apiServerOutage)).
+		Feature())
+}
+
+func apiServerOutage(t *testing.T) {
+	ns := faultNamespace(t, "faults-outage")
+	applyYAML(t, gitRepository(ns, "before"))
+	p := startPartition(t)
+	reporter, exporter := faultBinaries(t, ns, p.Kubeconfig, 19420, "--stale-after", "10s")
+	exp, rep := exporter.metrics, reporter.metrics
+	waitScrape(t, time.Minute, exp, []string{series("GitRepository", ns, "before")})
+	pids := []int{reporter.pid(), exporter.pid()}
+
+	p.cut()
+	cut := time.Now()
+	applyYAML(t, gitRepository(ns, "during"))
+	for _, b := range []*binary{reporter, exporter} {
+		waitLog(t, b, lostLog)
+		waitScrape(t, 10*time.Second, b.metrics, []string{"flux_operator_api_server_connected 0"})
+	}
+	// The exporter turns unready once the outage is older than
+	// --stale-after, still live and still serving its last snapshot.
+	require.NoError(t, testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+		code, body, err := get("http://" + exporter.health + "/readyz?verbose")
+		if err == nil && (code == http.StatusOK || !strings.Contains(body, "[-]api-server failed")) {
+			err = fmt.Errorf("/readyz %d: %s", code, body)
+		}
+		return err
+	}))
+	waitLog(t, exporter, "not ready: the metrics are stale: the API server has been unreachable for")
+	code, body, err := get("http://" + exporter.health + "/readyz?verbose")
+	require.NoError(t, err)
+	t.Logf("exporter /readyz during the outage: %d\n%s", code, body)
+	code, _, err = get("http://" + exporter.health + "/healthz")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code, "the exporter stays live: a liveness probe must not restart it")
+	waitScrape(t, time.Second, exp, []string{series("GitRepository", ns, "before"), "flux_report_ready 1"},
+		series("GitRepository", ns, "during"))
+
+	time.Sleep(time.Until(cut.Add(60 * time.Second)))
+	during := map[string]string{"reporter": reporter.output(), "exporter": exporter.output()}
+	p.restore(t)
+	back := time.Now()
+
+	// Fresh again: the object created during the outage is reported and
+	// served, the gauges say connected, the exporter is ready.
+	waitReportedTotal(t, 20*time.Second, ns, "GitRepository", 2)
+	waitScrape(t, 20*time.Second, exp, []string{series("GitRepository", ns, "during"), "flux_operator_api_server_connected 1"})
+	fresh := time.Since(back)
+	require.NoError(t, testenv.Eventually(context.Background(), 10*time.Second, func(context.Context) error {
+		code, body, err := get("http://" + exporter.health + "/readyz")
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("/readyz %d: %s", code, body)
+		}
+		return err
+	}))
+	waitScrape(t, 10*time.Second, rep, []string{"flux_operator_api_server_connected 1"})
+	t.Logf("served fresh series %s after the API server came back, from an outage of %s",
+		fresh.Round(time.Millisecond), back.Sub(cut).Round(time.Second))
+
+	waitLog(t, exporter, "the metrics are fresh again: ready")
+	for i, b := range []*binary{reporter, exporter} {
+		assert.True(t, b.running(), "%s exited during the outage", b.name)
+		assert.Equal(t, pids[i], b.pid(), "%s was restarted", b.name)
+		assert.Equal(t, 1, b.count(lostLog), "%s logs the loss once", b.name)
+		if b == exporter {
+			assert.Equal(t, 1, b.count("not ready: the metrics are stale"), "the exporter says once why it is not ready")
+		}
+		assert.Equal(t, 1, b.count(backLog), "%s logs the return once", b.name)
+		// Nothing repeats an error while the API server is away.
+		assert.LessOrEqual(t, errorLines(during[b.name]), 3, "%s logged errors during the outage:\n%s", b.name, during[b.name])
+	}
+	assert.Contains(t, reporter.output(), "lost the leader Lease: stepped down, campaigning again",
+		"the reporter steps down when it cannot renew its Lease, and campaigns again in the same process")
+}
+
+// waitLog waits until b has logged a line with msg (the output reaches the
+// test through a pipe, a moment after the process wrote it).
+func waitLog(t *testing.T, b *binary, msg string) {
+	t.Helper()
+	require.NoError(t, testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+		if b.count(msg) == 0 {
+			return fmt.Errorf("%s did not log %q", b.name, msg)
+		}
+		return nil
+	}))
+}
+
+// errorLines counts the log lines at error level (console encoding).
+func errorLines(logs string) int {
+	n := 0
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, "\tERROR\t") || strings.HasPrefix(l, "E1") || strings.HasPrefix(l, "E0") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestFaultAFluxCRDDeleted: Flux uninstalled kind by kind, as deleting a CRD
+// does, and installed again.
+func TestFaultAFluxCRDDeleted(t *testing.T) {
+	testEnv.Test(t, features.New("a Flux CRD deleted and created again").
+		Assess("the kind leaves the report and the series without repeating errors, and comes back with its CRD",
+			step(fluxCRDDeleted)).
+		Feature())
+}
+
+func fluxCRDDeleted(t *testing.T) {
+	ns := faultNamespace(t, "faults-crd")
+	applyYAML(t, helmRelease(ns, "app"))
+	reporter, exporter := faultBinaries(t, ns, "", 19440)
+	exp := exporter.metrics
+	waitScrape(t, time.Minute, exp, []string{series("HelmRelease", ns, "app")})
+	waitReportedTotal(t, 10*time.Second, ns, "HelmRelease", 1)
+
+	const crd = "helmreleases.helm.toolkit.fluxcd.io"
+	mustKubectl(t, "delete", "crd", crd, "--timeout=1m")
+	deleted := time.Now()
+	// The reporter reports at once on a deleted Flux CRD, not at its next
+	// interval.
+	waitReportedTotal(t, 20*time.Second, ns, "HelmRelease", -1)
+	waitScrape(t, 20*time.Second, exp, nil, `kind="HelmRelease"`)
+	t.Logf("the kind left the report and the series %s after its CRD was deleted", time.Since(deleted).Round(time.Millisecond))
+	from := map[*binary]int{reporter: len(reporter.output()), exporter: len(exporter.output())}
+	time.Sleep(20 * time.Second)
+	for _, b := range []*binary{reporter, exporter} {
+		later := b.output()[from[b]:]
+		assert.Zero(t, errorLines(later), "%s logged errors after the CRD was gone:\n%s", b.name, later)
+		assert.NotContains(t, later, "Failed to watch", b.name)
+		assert.True(t, b.running(), b.name)
+	}
+	// The first report after the deletion is complete: a kind gone is not a failure.
+	var fr apiv1.FluxReport
+	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: apiv1.DefaultName}, &fr))
+	if c := fr.GetReadyCondition(); assert.NotNil(t, c) {
+		assert.Equal(t, "True", string(c.Status), c.Message)
+	}
+
+	mustKubectl(t, "apply", "--server-side", "--field-manager", "e2e-faults", "-f",
+		testenv.FluxCRDDir()+"/helm.toolkit.fluxcd.io_helmreleases.yaml")
+	mustKubectl(t, "wait", "--for", "condition=Established", "--timeout", "60s", "crd/"+crd)
+	applyYAML(t, helmRelease(ns, "again"))
+	// Picked up on the next report, asked for here as a user would.
+	mustKubectl(t, "-n", ns, "annotate", "--overwrite", "fluxreport/flux",
+		fmt.Sprintf("%s=%d", apiv1.ReconcileRequestAnnotation, time.Now().UnixNano()))
+	waitReportedTotal(t, 30*time.Second, ns, "HelmRelease", 1)
+	waitScrape(t, 30*time.Second, exp, []string{series("HelmRelease", ns, "again")}, series("HelmRelease", ns, "app"))
+}
