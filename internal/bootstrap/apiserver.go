@@ -291,7 +291,7 @@ func (m *APIServerMonitor) ListerWatcher(lw toolscache.ListerWatcher) toolscache
 // outage waits quietly instead of logging a failed read every retry period,
 // and takes the Lease the moment the API server is back. A leader that
 // cannot renew within the renew deadline still steps down.
-func (m *APIServerMonitor) LeaderLock(cfg *rest.Config, namespace, name string) (resourcelock.Interface, error) {
+func (m *APIServerMonitor) LeaderLock(cfg *rest.Config, namespace, name string, renewDeadline time.Duration) (resourcelock.Interface, error) {
 	// A new campaign of the same process keeps its identity: the Lease it
 	// held before an outage is its own, taken back at once rather than after
 	// a lease duration.
@@ -303,8 +303,8 @@ func (m *APIServerMonitor) LeaderLock(cfg *rest.Config, namespace, name string) 
 		m.identity = host + "_" + string(uuid.NewUUID())
 	})
 	cfg = rest.AddUserAgent(cfg, "leader-election")
-	// One hung request must not use up the renew deadline (10s).
-	cfg.Timeout = 5 * time.Second
+	// One hung request must not use up the renew deadline.
+	cfg.Timeout = max(renewDeadline/2, time.Second)
 	core, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -45,6 +46,9 @@ func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme, configure 
 		LeaderElectionID:              o.LeaderElectionID,
 		LeaderElectionNamespace:       o.RuntimeNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 durationOrNil(o.LeaseDuration),
+		RenewDeadline:                 durationOrNil(o.RenewDeadline),
+		RetryPeriod:                   durationOrNil(o.RetryPeriod),
 		GracefulShutdownTimeout:       &shutdown,
 	}
 	if configure != nil {
@@ -56,7 +60,11 @@ func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme, configure 
 		mo.Cache.NewInformer = o.APIServer.NewInformer
 	}
 	if o.APIServer != nil && mo.LeaderElection && mo.LeaderElectionResourceLockInterface == nil {
-		lock, err := o.APIServer.LeaderLock(cfg, mo.LeaderElectionNamespace, mo.LeaderElectionID)
+		renew := 10 * time.Second
+		if mo.RenewDeadline != nil {
+			renew = *mo.RenewDeadline
+		}
+		lock, err := o.APIServer.LeaderLock(cfg, mo.LeaderElectionNamespace, mo.LeaderElectionID, renew)
 		if err != nil {
 			return nil, fmt.Errorf("failed to create the leader election lock: %w", err)
 		}
@@ -73,6 +81,14 @@ func NewManager(cfg *rest.Config, o *Options, scheme *runtime.Scheme, configure 
 		return nil, fmt.Errorf("failed to add readiness check: %w", err)
 	}
 	return mgr, nil
+}
+
+// durationOrNil leaves an unset duration to controller-runtime's default.
+func durationOrNil(d time.Duration) *time.Duration {
+	if d <= 0 {
+		return nil
+	}
+	return &d
 }
 
 // RESTConfig loads the kubeconfig the usual way (--kubeconfig, $KUBECONFIG,

@@ -21,6 +21,9 @@ const (
 	EnvLeaderElect      = "LEADER_ELECT"
 	EnvLogLevel         = "LOG_LEVEL"
 	EnvLogEncoding      = "LOG_ENCODING"
+	EnvLeaseDuration    = "LEADER_ELECTION_LEASE_DURATION"
+	EnvRenewDeadline    = "LEADER_ELECTION_RENEW_DEADLINE"
+	EnvRetryPeriod      = "LEADER_ELECTION_RETRY_PERIOD"
 )
 
 // Options are the settings common to the three binaries.
@@ -35,6 +38,11 @@ type Options struct {
 	LeaderElect bool
 	// LeaderElectionID names the Lease; defaults to the component name.
 	LeaderElectionID string
+	// LeaseDuration, RenewDeadline and RetryPeriod time the leader election:
+	// how long a standby waits after the last renewal it saw before taking
+	// the Lease, how long the leader keeps trying to renew before it steps
+	// down, and how often both try.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// LogLevel is one of debug, info, error.
 	LogLevel string
 	// LogEncoding is json or console.
@@ -122,6 +130,13 @@ func (o *Options) BindFlags(fs *flag.FlagSet, env *Env) {
 			"Elect a leader with a Lease in the runtime namespace, so that only one replica works at a time. Env: "+EnvLeaderElect+".")
 		fs.StringVar(&o.LeaderElectionID, "leader-election-id", o.Component,
 			"The name of the leader election Lease.")
+		fs.DurationVar(&o.LeaseDuration, "leader-election-lease-duration", env.Duration(EnvLeaseDuration, 15*time.Second),
+			"How long a standby replica waits after the last renewal of the Lease it saw before taking it over: "+
+				"the takeover time when the leader dies. Env: "+EnvLeaseDuration+".")
+		fs.DurationVar(&o.RenewDeadline, "leader-election-renew-deadline", env.Duration(EnvRenewDeadline, 10*time.Second),
+			"How long the leader retries renewing the Lease before it steps down. Env: "+EnvRenewDeadline+".")
+		fs.DurationVar(&o.RetryPeriod, "leader-election-retry-period", env.Duration(EnvRetryPeriod, 2*time.Second),
+			"How often replicas try to take or renew the Lease. Env: "+EnvRetryPeriod+".")
 	}
 	fs.StringVar(&o.LogLevel, "log-level", env.String(EnvLogLevel, "info"),
 		"Log verbosity: debug, info or error. Env: "+EnvLogLevel+".")
@@ -151,6 +166,19 @@ func (o *Options) Validate() error {
 	}
 	if o.LeaderElect && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("--leader-election-id must be set when leader election is on"))
+	}
+	if o.LeaderElect {
+		// client-go's own rules, reported with the other options.
+		switch {
+		case o.RetryPeriod <= 0 || o.RenewDeadline <= 0 || o.LeaseDuration <= 0:
+			errs = append(errs, errors.New("the --leader-election-* durations must be positive"))
+		case o.LeaseDuration <= o.RenewDeadline:
+			errs = append(errs, fmt.Errorf("--leader-election-lease-duration (%s) must be longer than --leader-election-renew-deadline (%s)",
+				o.LeaseDuration, o.RenewDeadline))
+		case float64(o.RenewDeadline) <= 1.2*float64(o.RetryPeriod):
+			errs = append(errs, fmt.Errorf("--leader-election-renew-deadline (%s) must be longer than 1.2 × --leader-election-retry-period (%s)",
+				o.RenewDeadline, o.RetryPeriod))
+		}
 	}
 	if o.GracefulShutdownTimeout < 0 {
 		errs = append(errs, errors.New("--graceful-shutdown-timeout must not be negative"))

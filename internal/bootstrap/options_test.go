@@ -4,6 +4,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 )
 
 // envOf is an environment holding exactly vars.
@@ -71,6 +72,26 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	for _, want := range []string{`--log-level "verbose"`, `--log-encoding "xml"`, "--leader-election-id must be set"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestLeaderElectionTimings(t *testing.T) {
+	o := parse(t, map[string]string{EnvLeaseDuration: "8s"}, "--leader-election-renew-deadline=6s", "--leader-election-retry-period=1s")
+	if o.LeaseDuration != 8*time.Second || o.RenewDeadline != 6*time.Second || o.RetryPeriod != time.Second {
+		t.Errorf("timings = %s %s %s, want 8s 6s 1s", o.LeaseDuration, o.RenewDeadline, o.RetryPeriod)
+	}
+	if err := o.Validate(); err != nil {
+		t.Errorf("valid timings refused: %v", err)
+	}
+	for args, want := range map[string]string{
+		"--leader-election-lease-duration=10s": "must be longer than --leader-election-renew-deadline",
+		"--leader-election-retry-period=9s":    "must be longer than 1.2",
+		"--leader-election-retry-period=0s":    "must be positive",
+	} {
+		err := parse(t, nil, args).Validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one that says %q", args, err, want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -312,4 +313,126 @@ func fluxCRDDeleted(t *testing.T) {
 		fmt.Sprintf("%s=%d", apiv1.ReconcileRequestAnnotation, time.Now().UnixNano()))
 	waitReportedTotal(t, 30*time.Second, ns, "HelmRelease", 1)
 	waitScrape(t, 30*time.Second, exp, []string{series("HelmRelease", ns, "again")}, series("HelmRelease", ns, "app"))
+}
+
+// TestFaultTheLeaderKilled: two replicas of every binary, as config/ha
+// runs them; the leaders of the reporter and the installer are killed.
+func TestFaultTheLeaderKilled(t *testing.T) {
+	testEnv.Test(t, features.New("two replicas of every binary, the leader killed").
+		Assess("the standby takes the Lease and reports, both exporters serve the same series", step(leaderKilled)).
+		Feature())
+}
+
+const acquiredLog = "Successfully acquired lease"
+
+// leaderOf waits until one of the pair has taken its Lease and returns it
+// and the other.
+func leaderOf(t *testing.T, pair [2]*binary) (leader, standby *binary) {
+	t.Helper()
+	require.NoError(t, testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+		for i, b := range pair {
+			if b.running() && b.count(acquiredLog) > 0 {
+				leader, standby = b, pair[1-i]
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s took the Lease", pair[0].name)
+	}))
+	return leader, standby
+}
+
+// holder is the holder identity of a Lease.
+func holder(t *testing.T, ns, name string) string {
+	t.Helper()
+	out := mustKubectl(t, "-n", ns, "get", "lease", name, "-o", "jsonpath={.spec.holderIdentity}")
+	return strings.TrimSpace(out)
+}
+
+// fluxSeries are the Flux series of a scrape (resource and report), sorted
+// as served.
+func fluxSeries(t *testing.T, addr string) string {
+	t.Helper()
+	body, err := scrape(addr)
+	require.NoError(t, err)
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "flux_resource_") || strings.HasPrefix(l, "flux_report_") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func sameSeries(t *testing.T, a, b *binary) {
+	t.Helper()
+	var x, y string
+	// The two replicas refresh on the same report a moment apart.
+	require.NoError(t, testenv.Eventually(context.Background(), 10*time.Second, func(context.Context) error {
+		if x, y = fluxSeries(t, a.metrics), fluxSeries(t, b.metrics); x != y || x == "" {
+			return fmt.Errorf("the two exporters serve different series")
+		}
+		return nil
+	}))
+	assert.Equal(t, x, y, "both exporter replicas serve the same series")
+}
+
+func leaderKilled(t *testing.T) {
+	ns := faultNamespace(t, "faults-replicas")
+	applyYAML(t, gitRepository(ns, "one"))
+	env := []string{"RUNTIME_NAMESPACE=" + ns}
+	replica := func(name string, port int) *binary {
+		return startProcess(t, &binary{name: name, env: env,
+			metrics: fmt.Sprintf("127.0.0.1:%d", port), health: fmt.Sprintf("127.0.0.1:%d", port+1)})
+	}
+	reporters := [2]*binary{replica("reporter", 19460), replica("reporter", 19462)}
+	installers := [2]*binary{replica("installer", 19464), replica("installer", 19466)}
+	exporters := [2]*binary{replica("exporter", 19468), replica("exporter", 19470)}
+	for _, e := range exporters {
+		waitScrape(t, time.Minute, e.metrics, []string{series("GitRepository", ns, "one")})
+	}
+	sameSeries(t, exporters[0], exporters[1])
+
+	rLeader, rStandby := leaderOf(t, reporters)
+	iLeader, iStandby := leaderOf(t, installers)
+	assert.Zero(t, rStandby.count(acquiredLog), "one reporter leads at a time")
+	assert.Zero(t, iStandby.count(acquiredLog), "one installer leads at a time")
+	before := map[string]string{"reporter": holder(t, ns, "flux-operator-reporter"), "installer": holder(t, ns, "flux-operator-installer")}
+
+	// SIGKILL: no Lease released, the standby waits out the lease duration.
+	rLeader.stop(syscall.SIGKILL)
+	iLeader.stop(syscall.SIGKILL)
+	killed := time.Now()
+	for _, b := range []*binary{rStandby, iStandby} {
+		require.NoError(t, testenv.Eventually(context.Background(), 45*time.Second, func(context.Context) error {
+			if b.count(acquiredLog) == 0 {
+				return fmt.Errorf("the standby %s did not take the Lease", b.name)
+			}
+			return nil
+		}))
+		t.Logf("the standby %s took the Lease %s after the leader was killed", b.name, time.Since(killed).Round(100*time.Millisecond))
+		assert.NotEqual(t, before[b.name], holder(t, ns, "flux-operator-"+b.name), "the %s Lease changed hands", b.name)
+	}
+	// The new leader reports: an object created now is counted and served by both exporters.
+	applyYAML(t, gitRepository(ns, "two"))
+	mustKubectl(t, "-n", ns, "annotate", "--overwrite", "fluxreport/flux",
+		fmt.Sprintf("%s=%d", apiv1.ReconcileRequestAnnotation, time.Now().UnixNano()))
+	waitReportedTotal(t, 30*time.Second, ns, "GitRepository", 2)
+	for _, e := range exporters {
+		waitScrape(t, 30*time.Second, e.metrics, []string{series("GitRepository", ns, "two")})
+	}
+	sameSeries(t, exporters[0], exporters[1])
+
+	// SIGTERM: the leader releases the Lease and a restarted replica takes
+	// it at once.
+	rLeader.start(t)
+	rStandby.stop(syscall.SIGTERM)
+	stopped := time.Now()
+	assert.Empty(t, holder(t, ns, "flux-operator-reporter"), "a reporter stopped with SIGTERM releases its Lease")
+	require.NoError(t, testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+		if rLeader.count(acquiredLog) < 2 { // its first process logged it once
+			return fmt.Errorf("the restarted reporter did not take the released Lease")
+		}
+		return nil
+	}))
+	t.Logf("a restarted reporter took the released Lease %s after the leader stopped", time.Since(stopped).Round(100*time.Millisecond))
 }

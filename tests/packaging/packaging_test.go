@@ -53,10 +53,12 @@ func TestOverlays(t *testing.T) {
 		components []string
 		monitoring bool
 		namespace  bool
+		replicas   int32
 	}{
-		{"default", components, false, true},
-		{"monitoring", components, true, true},
-		{"report-only", []string{"reporter", "exporter"}, false, false},
+		{"default", components, false, true, 1},
+		{"monitoring", components, true, true, 1},
+		{"report-only", []string{"reporter", "exporter"}, false, false, 1},
+		{"ha", components, false, true, 2},
 	} {
 		t.Run(tc.overlay, func(t *testing.T) {
 			objs, err := renderKustomize(tc.overlay)
@@ -68,6 +70,15 @@ func TestOverlays(t *testing.T) {
 			for _, c := range tc.components {
 				assert.Contains(t, got, c)
 				assert.NotNil(t, find(objs, "ServiceAccount", "flux-operator-"+c), "ServiceAccount of %s", c)
+				if d := got[c]; d != nil {
+					assert.Equal(t, tc.replicas, *d.Spec.Replicas, "replicas of %s", c)
+				}
+				// Several replicas: drains keep one of each, and they spread.
+				pdb := find(objs, "PodDisruptionBudget", "flux-operator-"+c)
+				assert.Equal(t, tc.replicas > 1, pdb != nil, "PodDisruptionBudget of %s", c)
+				if tc.replicas > 1 && got[c] != nil {
+					assert.NotEmpty(t, got[c].Spec.Template.Spec.TopologySpreadConstraints, "spread of %s", c)
+				}
 			}
 			assert.NotNil(t, find(objs, "Service", "flux-operator"))
 			assert.NotNil(t, find(objs, "CustomResourceDefinition", "fluxreports.fluxcd.controlplane.io"))
