@@ -7,17 +7,27 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/generated/clientset/versioned"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
+	"github.com/fluxops/flux-operator/tests/fixtures"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
@@ -367,13 +377,27 @@ func sameSeries(t *testing.T, a, b *binary) {
 	t.Helper()
 	var x, y string
 	// The two replicas refresh on the same report a moment apart.
-	require.NoError(t, testenv.Eventually(context.Background(), 10*time.Second, func(context.Context) error {
+	_ = testenv.Eventually(context.Background(), 10*time.Second, func(context.Context) error {
 		if x, y = fluxSeries(t, a.metrics), fluxSeries(t, b.metrics); x != y || x == "" {
 			return fmt.Errorf("the two exporters serve different series")
 		}
 		return nil
-	}))
-	assert.Equal(t, x, y, "both exporter replicas serve the same series")
+	})
+	if x != y {
+		xs, ys := strings.Split(x, "\n"), strings.Split(y, "\n")
+		var diff []string
+		for _, l := range xs {
+			if !slices.Contains(ys, l) {
+				diff = append(diff, "- "+l)
+			}
+		}
+		for _, l := range ys {
+			if !slices.Contains(xs, l) {
+				diff = append(diff, "+ "+l)
+			}
+		}
+		t.Errorf("the exporter replicas serve different series (%d and %d lines):\n%s", len(xs), len(ys), strings.Join(diff, "\n"))
+	}
 }
 
 func leaderKilled(t *testing.T) {
@@ -435,4 +459,198 @@ func leaderKilled(t *testing.T) {
 		return nil
 	}))
 	t.Logf("a restarted reporter took the released Lease %s after the leader stopped", time.Since(stopped).Round(100*time.Millisecond))
+}
+
+// TestFaultKilledMidWrite: the reporter killed between the two writes of a
+// report (its spec, then its status) and the exporter killed in the middle
+// of a refresh, at 1,200 Flux objects, one of which keeps changing so that
+// every report is new.
+func TestFaultKilledMidWrite(t *testing.T) {
+	testEnv.Test(t, features.New("killed in the middle of a report write or a refresh").
+		Assess("no half-written report is ever served, and the next process converges", step(killedMidWrite)).
+		Feature())
+}
+
+// readyOf is the Ready condition of a report, or nil.
+func readyOf(fr *apiv1.FluxReport) *metav1.Condition {
+	for i := range fr.Status.Conditions {
+		if fr.Status.Conditions[i].Type == apiv1.ReadyCondition {
+			return &fr.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// failingByKind is what a report says is failing, kind by kind.
+func failingByKind(fr *apiv1.FluxReport) map[string]int {
+	out := map[string]int{}
+	for _, r := range fr.Spec.ReconcilersStatus {
+		out[r.Kind] = r.Stats.Failing
+	}
+	return out
+}
+
+// servedFailing is what the exporter's report gauges say is failing.
+func servedFailing(t *testing.T, addr string) map[string]int {
+	t.Helper()
+	body, err := scrape(addr)
+	require.NoError(t, err)
+	out := map[string]int{}
+	re := regexp.MustCompile(`^flux_report_reconcilers\{kind="([^"]+)",state="failing"\} (\d+)$`)
+	for _, l := range strings.Split(body, "\n") {
+		if m := re.FindStringSubmatch(l); m != nil {
+			n, _ := strconv.Atoi(m[2])
+			out[m[1]] = n
+		}
+	}
+	return out
+}
+
+func killedMidWrite(t *testing.T) {
+	ctx := context.Background()
+	ns := faultNamespace(t, "faults-kill")
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	require.NoError(t, err)
+	const objects = 1200
+	require.NoError(t, fixtures.Populate(ctx, cfg, bootstrap.NewScheme(), 0, objects))
+	t.Cleanup(func() {
+		for i := 0; i < fixtures.BenchNamespaces; i++ {
+			_, _ = kubectl(context.Background(), "delete", "namespace", fmt.Sprintf("bench-%d", i), "--wait=false")
+		}
+	})
+
+	// One GitRepository (obj-6, neither suspended nor failing in the load) flips between failing and ready, so each report differs
+	// from the last and is written in two steps.
+	flipCtx, stopFlip := context.WithCancel(ctx)
+	defer stopFlip()
+	go func() {
+		for i := 0; flipCtx.Err() == nil; i++ {
+			status := []string{"True", "False"}[i%2]
+			patch := fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":%q,"reason":"Flip","message":"flip %d",`+
+				`"lastTransitionTime":%q}]}}`, status, i, time.Now().UTC().Format(time.RFC3339))
+			if out, err := kubectl(flipCtx, "-n", "bench-6", "patch", "gitrepository", "obj-6", "--subresource", "status",
+				"--type", "merge", "-p", patch); err != nil && flipCtx.Err() == nil {
+				t.Errorf("failed to flip obj-6: %v\n%s", err, out)
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+
+	// A short Lease, so that a killed reporter's successor need not wait 15s.
+	lease := []string{"--reporting-interval=1s", "--leader-election-lease-duration=3s",
+		"--leader-election-renew-deadline=2s", "--leader-election-retry-period=500ms"}
+	env := []string{"RUNTIME_NAMESPACE=" + ns}
+	reporter := startProcess(t, &binary{name: "reporter", env: env, args: lease,
+		metrics: "127.0.0.1:19480", health: "127.0.0.1:19481"})
+	steady := startProcess(t, &binary{name: "exporter", env: env, metrics: "127.0.0.1:19482", health: "127.0.0.1:19483"})
+	killed := startProcess(t, &binary{name: "exporter", env: env, metrics: "127.0.0.1:19484", health: "127.0.0.1:19485"})
+
+	// Watch the report: half is signalled when its spec is newer than its
+	// status (written, the status not yet), complete keeps the last report
+	// whose status is of its spec.
+	cs, err := versioned.NewForConfig(cfg)
+	require.NoError(t, err)
+	w, err := cs.FluxcdV1().FluxReports(ns).Watch(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	defer w.Stop()
+	half := make(chan struct{}, 1)
+	finished := make(chan struct{}, 1)
+	var mu sync.Mutex
+	var complete *apiv1.FluxReport
+	go func() {
+		for ev := range w.ResultChan() {
+			fr, ok := ev.Object.(*apiv1.FluxReport)
+			if !ok {
+				continue
+			}
+			c := readyOf(fr)
+			if c == nil {
+				continue
+			}
+			if c.ObservedGeneration != fr.Generation {
+				select {
+				case half <- struct{}{}:
+				default:
+				}
+				continue
+			}
+			mu.Lock()
+			complete = fr.DeepCopy()
+			mu.Unlock()
+			select {
+			case finished <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	lastComplete := func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		if complete == nil {
+			return nil
+		}
+		return failingByKind(complete)
+	}
+	waitScrape(t, time.Minute, steady.metrics, []string{`flux_report_reconcilers{kind="GitRepository",state="running"}`})
+
+	// The reporter, killed the moment its spec is written and its status
+	// not yet.
+	hits, differed := 0, 0
+	for attempt := 0; attempt < 40 && hits < 3; attempt++ {
+		select {
+		case <-half:
+		case <-time.After(15 * time.Second):
+			t.Fatal("no report was written in 15s")
+		}
+		reporter.stop(syscall.SIGKILL)
+		fr, err := cs.FluxcdV1().FluxReports(ns).Get(ctx, apiv1.DefaultName, metav1.GetOptions{})
+		require.NoError(t, err)
+		if c := readyOf(fr); c == nil || c.ObservedGeneration == fr.Generation {
+			reporter.start(t) // the status made it: not this time
+			continue
+		}
+		hits++
+		// What is served is the last complete report, not the new spec
+		// paired with the old status.
+		want, written := lastComplete(), failingByKind(fr)
+		if !assert.ObjectsAreEqual(want, written) {
+			differed++
+		}
+		time.Sleep(time.Second)
+		assert.Equal(t, want, servedFailing(t, steady.metrics), "the exporter serves the last complete report")
+		// The next process finishes the job.
+		reporter.start(t)
+		require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
+			fr, err := cs.FluxcdV1().FluxReports(ns).Get(ctx, apiv1.DefaultName, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if c := readyOf(fr); c == nil || c.ObservedGeneration != fr.Generation || c.Status != metav1.ConditionTrue {
+				return fmt.Errorf("the report is not complete: %+v", c)
+			}
+			return nil
+		}))
+	}
+	t.Logf("killed the reporter between the spec and the status of a report %d times (%d times with a spec that differed from the served report)",
+		hits, differed)
+	assert.Equal(t, 3, hits, "the reporter was killed between its two writes 3 times")
+
+	// The exporter, killed (SIGKILL, then SIGTERM) as a refresh starts: its
+	// successor serves exactly what the replica that stayed up serves.
+	stopFlip()
+	for i, sig := range []os.Signal{syscall.SIGKILL, syscall.SIGTERM, syscall.SIGKILL} {
+		select {
+		case <-finished:
+		case <-time.After(15 * time.Second):
+			t.Fatal("no report was finished in 15s")
+		}
+		killed.stop(sig)
+		killed.start(t)
+		sameSeries(t, steady, killed)
+		t.Logf("exporter %s %d: its successor serves the same series", sig, i+1)
+	}
+	body, err := scrape(killed.metrics)
+	require.NoError(t, err)
+	assert.Equal(t, objects, strings.Count(body, "\nflux_resource_info{"), "every object has its series")
 }
