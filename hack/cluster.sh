@@ -2,7 +2,10 @@
 # Starts or stops the local cluster: kwokctl's binary runtime driving the
 # etcd, kube-apiserver, kube-controller-manager and kube-scheduler built by
 # `make testenv`, with fake kwok nodes. Nothing is downloaded and nothing is
-# written outside the project's ignored .cache directory.
+# written outside the project's ignored .cache directory. The cluster is a
+# disposable development cluster: etcd does not fsync and the components are
+# not throttled, so that it takes the write rates of the fault suite's merge
+# storm (docs/reliability.md) on a laptop.
 #
 # Usage: hack/cluster.sh up|down|kubeconfig
 # Env:   CLUSTER_NAME (flux-operator), CLUSTER_KUBECONFIG (.cache/kubeconfig),
@@ -47,6 +50,8 @@ up() {
       --kube-scheduler-binary "$bin/kube-scheduler" \
       --kwok-controller-binary "$bin/kwok" \
       --kubeconfig "$kubeconfig" \
+      --disable-qps-limits \
+      --extra-args etcd=unsafe-no-fsync=true \
       --wait 2m
   fi
   "$bin/kwokctl" scale node --name "$name" --replicas "$nodes" >/dev/null

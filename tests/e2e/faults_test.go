@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +21,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/e2e-framework/pkg/features"
@@ -653,4 +657,246 @@ func killedMidWrite(t *testing.T) {
 	body, err := scrape(killed.metrics)
 	require.NoError(t, err)
 	assert.Equal(t, objects, strings.Count(body, "\nflux_resource_info{"), "every object has its series")
+}
+
+// TestFaultAMergeStorm: 1,000 status updates per second for 60s over 12,000
+// Flux objects, as a cluster-wide Flux upgrade or an outage of a Git host
+// causes.
+func TestFaultAMergeStorm(t *testing.T) {
+	testEnv.Test(t, features.New("a merge storm at 12,000 objects").
+		Assess("the binaries stay within their memory limits and converge within one report interval", step(mergeStorm)).
+		Feature())
+}
+
+// The memory limits of config/ and of the chart.
+const (
+	reporterLimitMiB = 512
+	exporterLimitMiB = 1024
+)
+
+// procMiB reads a memory field (VmRSS, VmHWM) of a process's status in MiB.
+func procMiB(pid int, field string) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// cpuSeconds is the user and system CPU time of a process.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ
+}
+
+// servedNotReady counts the exporter's flux_resource_info series with
+// ready="False", kind by kind, and all the series.
+func servedNotReady(t *testing.T, addr string) (map[string]int, int) {
+	t.Helper()
+	body, err := scrape(addr)
+	require.NoError(t, err)
+	out, all := map[string]int{}, 0
+	re := regexp.MustCompile(`^flux_resource_info\{.*kind="([^"]+)".*ready="False"`)
+	for _, l := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(l, "flux_resource_info{") {
+			continue
+		}
+		all++
+		if m := re.FindStringSubmatch(l); m != nil {
+			out[m[1]]++
+		}
+	}
+	return out, all
+}
+
+func mergeStorm(t *testing.T) {
+	ctx := context.Background()
+	ns := faultNamespace(t, "faults-storm")
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	require.NoError(t, err)
+	const (
+		objects  = 12000
+		duration = 60 * time.Second
+		interval = 30 * time.Second
+	)
+	// The rate asked for; what the cluster takes is logged. On 2 cores the
+	// local API server is CPU-bound at about 200 status updates a second.
+	rate := 1000
+	if v := os.Getenv("FAULTS_STORM_RATE"); v != "" {
+		var err error
+		rate, err = strconv.Atoi(v)
+		require.NoError(t, err, "FAULTS_STORM_RATE")
+	}
+	start := time.Now()
+	require.NoError(t, fixtures.Populate(ctx, cfg, bootstrap.NewScheme(), 0, objects))
+	t.Logf("created %d Flux objects in %s", objects, time.Since(start).Round(time.Second))
+	t.Cleanup(func() {
+		for i := 0; i < fixtures.BenchNamespaces; i++ {
+			_, _ = kubectl(context.Background(), "delete", "namespace", fmt.Sprintf("bench-%d", i), "--wait=false")
+		}
+	})
+	// What is failing: as the load was made (1 in 10, none suspended),
+	// then as the storm leaves it.
+	failing := make([]bool, objects)
+	suspended := func(i int) bool { return i%20 == 0 }
+	for i := range failing {
+		failing[i] = !suspended(i) && i%10 == 1
+	}
+
+	env := []string{"RUNTIME_NAMESPACE=" + ns}
+	reporter := startProcess(t, &binary{name: "reporter", env: env, args: []string{"--reporting-interval=" + interval.String()},
+		metrics: "127.0.0.1:19490", health: "127.0.0.1:19491"})
+	exporter := startProcess(t, &binary{name: "exporter", env: env, metrics: "127.0.0.1:19492", health: "127.0.0.1:19493"})
+	require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(context.Context) error {
+		if _, all := servedNotReady(t, exporter.metrics); all != objects {
+			return fmt.Errorf("the exporter serves %d resource series, want %d", all, objects)
+		}
+		return nil
+	}))
+
+	// Peak memory, sampled through the storm and the convergence.
+	var peakMu sync.Mutex
+	peak := map[string]float64{}
+	sampleCtx, stopSampling := context.WithCancel(ctx)
+	defer stopSampling()
+	go func() {
+		for sampleCtx.Err() == nil {
+			peakMu.Lock()
+			for _, b := range []*binary{reporter, exporter} {
+				peak[b.name] = max(peak[b.name], procMiB(b.pid(), "VmRSS"))
+			}
+			peakMu.Unlock()
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+
+	// The storm: one update a millisecond, by 32 workers, each flipping an
+	// object that is not suspended between failing and ready.
+	scfg := rest.CopyConfig(cfg)
+	scfg.QPS, scfg.Burst = 5000, 10000
+	c, err := client.New(scfg, client.Options{Scheme: bootstrap.NewScheme()})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var sent, failed atomic.Int64
+	work := make(chan int, 64)
+	var wg sync.WaitGroup
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				kind := fixtures.BenchKinds[i%len(fixtures.BenchKinds)]
+				mu.Lock()
+				fail := !failing[i]
+				failing[i] = fail
+				mu.Unlock()
+				status, reason := "True", "Succeeded"
+				if fail {
+					status, reason = "False", "StormFailed"
+				}
+				o := &unstructured.Unstructured{}
+				o.SetGroupVersionKind(kind.GVK)
+				o.SetNamespace(fmt.Sprintf("bench-%d", i%fixtures.BenchNamespaces))
+				o.SetName(fmt.Sprintf("obj-%d", i))
+				patch := fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":%q,"reason":%q,"message":"storm",`+
+					`"lastTransitionTime":%q,"observedGeneration":1}]}}`, status, reason, time.Now().UTC().Format(time.RFC3339))
+				if err := c.Status().Patch(ctx, o, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+					failed.Add(1)
+					mu.Lock()
+					failing[i] = !fail // not written
+					mu.Unlock()
+					continue
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	// Objects are picked so that no two updates of one object are in flight
+	// at once: a stride through the load.
+	stormStart := time.Now()
+	cpuBefore := map[string]float64{"reporter": cpuSeconds(reporter.pid()), "exporter": cpuSeconds(exporter.pid())}
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	next := 1
+	for time.Since(stormStart) < duration {
+		<-tick.C
+		for suspended(next % objects) {
+			next += 7
+		}
+		work <- next % objects
+		next += 7
+	}
+	tick.Stop()
+	close(work)
+	wg.Wait()
+	stormTime := time.Since(stormStart)
+	stormEnd := time.Now()
+	require.Zero(t, failed.Load(), "status updates failed during the storm")
+	t.Logf("storm: %d status updates in %s (%.0f/s)", sent.Load(), stormTime.Round(time.Second), float64(sent.Load())/stormTime.Seconds())
+
+	want := map[string]int{}
+	for i, f := range failing {
+		if f {
+			want[fixtures.BenchKinds[i%len(fixtures.BenchKinds)].GVK.Kind]++
+		}
+	}
+	// Within one report interval of the storm's end, the report and the
+	// series say what the objects say.
+	require.NoError(t, testenv.Eventually(ctx, interval+15*time.Second, func(ctx context.Context) error {
+		var fr apiv1.FluxReport
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: apiv1.DefaultName}, &fr); err != nil {
+			return err
+		}
+		got := failingByKind(&fr)
+		for k, n := range want {
+			if got[k] != n {
+				return fmt.Errorf("the report counts %d failing %s, want %d", got[k], k, n)
+			}
+		}
+		served, all := servedNotReady(t, exporter.metrics)
+		if all != objects {
+			return fmt.Errorf("the exporter serves %d resource series, want %d", all, objects)
+		}
+		for k, n := range want {
+			if served[k] != n {
+				return fmt.Errorf("the exporter serves %d not-ready %s, want %d", served[k], k, n)
+			}
+		}
+		reported := servedFailing(t, exporter.metrics)
+		for k, n := range want {
+			if reported[k] != n {
+				return fmt.Errorf("flux_report_reconcilers says %d failing %s, want %d", reported[k], k, n)
+			}
+		}
+		return nil
+	}))
+	t.Logf("the report and the series were right %s after the storm ended", time.Since(stormEnd).Round(time.Second))
+	for _, b := range []*binary{reporter, exporter} {
+		t.Logf("%s used %.1f CPU seconds from the storm's start to convergence", b.name, cpuSeconds(b.pid())-cpuBefore[b.name])
+	}
+	stopSampling()
+	peakMu.Lock()
+	defer peakMu.Unlock()
+	for _, b := range []*binary{reporter, exporter} {
+		peak[b.name] = max(peak[b.name], procMiB(b.pid(), "VmHWM"))
+	}
+	t.Logf("peak RSS: reporter %.0f MiB (limit %d Mi), exporter %.0f MiB (limit %d Mi)",
+		peak["reporter"], reporterLimitMiB, peak["exporter"], exporterLimitMiB)
+	assert.Less(t, peak["reporter"], float64(reporterLimitMiB), "the reporter stays within its memory limit")
+	assert.Less(t, peak["exporter"], float64(exporterLimitMiB), "the exporter stays within its memory limit")
+	for _, b := range []*binary{reporter, exporter} {
+		assert.True(t, b.running(), "%s exited during the storm", b.name)
+	}
 }
