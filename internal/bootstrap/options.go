@@ -21,6 +21,8 @@ const (
 	EnvLeaderElect      = "LEADER_ELECT"
 	EnvLogLevel         = "LOG_LEVEL"
 	EnvLogEncoding      = "LOG_ENCODING"
+	EnvMetricsSecure    = "METRICS_SECURE"
+	EnvMetricsCertDir   = "METRICS_CERT_DIR"
 	EnvLeaseDuration    = "LEADER_ELECTION_LEASE_DURATION"
 	EnvRenewDeadline    = "LEADER_ELECTION_RENEW_DEADLINE"
 	EnvRetryPeriod      = "LEADER_ELECTION_RETRY_PERIOD"
@@ -34,6 +36,12 @@ type Options struct {
 	MetricsAddr string
 	// HealthAddr is the bind address of /healthz and /readyz; "0" disables it.
 	HealthAddr string
+	// MetricsSecure serves /metrics over HTTPS to authenticated and
+	// authorized clients only (TokenReview and SubjectAccessReview).
+	MetricsSecure bool
+	// MetricsCertDir holds tls.crt and tls.key for MetricsSecure, reloaded
+	// when they change; empty for a self-signed certificate.
+	MetricsCertDir string
 	// LeaderElect enables leader election with a Lease in the runtime namespace.
 	LeaderElect bool
 	// LeaderElectionID names the Lease; defaults to the component name.
@@ -123,6 +131,12 @@ func (e *Env) Err() error { return errors.Join(e.errs...) }
 func (o *Options) BindFlags(fs *flag.FlagSet, env *Env) {
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", env.String(EnvMetricsAddr, ":8080"),
 		"The address the /metrics endpoint binds to, \"0\" to disable. Env: "+EnvMetricsAddr+".")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", env.Bool(EnvMetricsSecure, false),
+		"Serve /metrics over HTTPS, only to clients whose token the API server authenticates and who may get the "+
+			"/metrics non-resource URL (needs create on tokenreviews and subjectaccessreviews). Env: "+EnvMetricsSecure+".")
+	fs.StringVar(&o.MetricsCertDir, "metrics-cert-dir", env.String(EnvMetricsCertDir, ""),
+		"With --metrics-secure, a directory with tls.crt and tls.key (reloaded when they change); "+
+			"empty for a self-signed certificate. Env: "+EnvMetricsCertDir+".")
 	fs.StringVar(&o.HealthAddr, "health-addr", env.String(EnvHealthAddr, ":8081"),
 		"The address the /healthz and /readyz endpoints bind to, \"0\" to disable. Env: "+EnvHealthAddr+".")
 	if !o.NoLeaderElection {
@@ -179,6 +193,9 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--leader-election-renew-deadline (%s) must be longer than 1.2 × --leader-election-retry-period (%s)",
 				o.RenewDeadline, o.RetryPeriod))
 		}
+	}
+	if o.MetricsCertDir != "" && !o.MetricsSecure {
+		errs = append(errs, errors.New("--metrics-cert-dir is only used with --metrics-secure"))
 	}
 	if o.GracefulShutdownTimeout < 0 {
 		errs = append(errs, errors.New("--graceful-shutdown-timeout must not be negative"))

@@ -190,7 +190,7 @@ func (b *Binary) startManager(ctx context.Context, cfg *rest.Config, o *Options,
 	}
 	if campaign == 1 {
 		ctrl.Log.WithName("setup").Info("starting", "component", o.Component, "version", Version(), "platform", Platform(),
-			"namespace", o.RuntimeNamespace, "metricsAddr", o.MetricsAddr, "healthAddr", o.HealthAddr,
+			"namespace", o.RuntimeNamespace, "metricsAddr", o.MetricsAddr, "metricsSecure", o.MetricsSecure, "healthAddr", o.HealthAddr,
 			"leaderElect", o.LeaderElect)
 	}
 	if err := mgr.Start(ctx); err != nil {

@@ -59,6 +59,7 @@ func TestOverlays(t *testing.T) {
 		{"monitoring", components, true, true, 1},
 		{"report-only", []string{"reporter", "exporter"}, false, false, 1},
 		{"ha", components, false, true, 2},
+		{"metrics-secure", components, true, true, 1},
 	} {
 		t.Run(tc.overlay, func(t *testing.T) {
 			objs, err := renderKustomize(tc.overlay)
@@ -97,6 +98,19 @@ func TestOverlays(t *testing.T) {
 				if o.GetNamespace() != "" {
 					assert.Equal(t, namespace, o.GetNamespace(), "%s/%s", o.GetKind(), o.GetName())
 				}
+			}
+			// Authenticated metrics: every binary serves HTTPS, may review
+			// tokens, and the ServiceMonitor scrapes with a token.
+			secure := tc.overlay == "metrics-secure"
+			for c, d := range got {
+				assert.Equal(t, secure, slices.Contains(d.Spec.Template.Spec.Containers[0].Args, "--metrics-secure"), "%s --metrics-secure", c)
+			}
+			assert.Equal(t, secure, find(objs, "ClusterRoleBinding", "flux-operator-metrics-auth") != nil, "metrics auth RBAC")
+			if sm := find(objs, "ServiceMonitor", "flux-operator"); sm != nil {
+				eps, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
+				require.Len(t, eps, 1)
+				scheme, _ := eps[0].(map[string]any)["scheme"].(string)
+				assert.Equal(t, secure, scheme == "https", "ServiceMonitor scheme %q", scheme)
 			}
 			checkPods(t, got)
 			checkService(t, find(objs, "Service", "flux-operator"), got)
@@ -306,6 +320,37 @@ func TestChartValues(t *testing.T) {
 	data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
 	assert.Contains(t, data, "flux-control-plane.json")
 	assert.Contains(t, data, "flux-operator-runtime.json")
+}
+
+// metricsSecure: the chart's authenticated metrics are those of
+// config/metrics-secure.
+func TestChartMetricsSecure(t *testing.T) {
+	r, err := renderChart(map[string]any{"metricsSecure": true, "installer": map[string]any{"enabled": false},
+		"serviceMonitor": map[string]any{"create": true}})
+	require.NoError(t, err)
+	dryRunApply(t, r.Objects)
+	kustomized, err := renderKustomize("metrics-secure")
+	require.NoError(t, err)
+	for c, d := range deployments(t, r.Objects) {
+		assert.Contains(t, d.Spec.Template.Spec.Containers[0].Args, "--metrics-secure", c)
+	}
+	binding := find(r.Objects, "ClusterRoleBinding", "flux-operator-metrics-auth")
+	require.NotNil(t, binding)
+	subjects, _, _ := unstructured.NestedSlice(binding.Object, "subjects")
+	assert.Len(t, subjects, 2, "the reporter and the exporter, the installer being disabled")
+	for _, name := range []string{"flux-operator-metrics-auth", "flux-operator-metrics-reader"} {
+		chart, kust := find(r.Objects, "ClusterRole", name), find(kustomized, "ClusterRole", name)
+		require.NotNil(t, chart, name)
+		require.NotNil(t, kust, name)
+		assert.Equal(t, kust.Object["rules"], chart.Object["rules"], name)
+	}
+	chartEP, _, _ := unstructured.NestedSlice(find(r.Objects, "ServiceMonitor", "flux-operator").Object, "spec", "endpoints")
+	kustEP, _, _ := unstructured.NestedSlice(find(kustomized, "ServiceMonitor", "flux-operator").Object, "spec", "endpoints")
+	assert.Equal(t, kustEP, chartEP, "the chart's ServiceMonitor scrapes as config/metrics-secure's")
+
+	r, err = renderChart(nil)
+	require.NoError(t, err)
+	assert.Nil(t, find(r.Objects, "ClusterRole", "flux-operator-metrics-auth"), "no token review rights by default")
 }
 
 func TestChartRejectsInvalidValues(t *testing.T) {
