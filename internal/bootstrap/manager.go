@@ -3,11 +3,9 @@ package bootstrap
 import (
 	"crypto/tls"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -15,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 )
 
@@ -97,24 +94,7 @@ func secureMetrics(m *metricsserver.Options, certDir string) {
 	m.SecureServing = true
 	m.CertDir = certDir
 	m.TLSOpts = append(m.TLSOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
-	own := m.FilterProvider
-	m.FilterProvider = func(cfg *rest.Config, hc *http.Client) (metricsserver.Filter, error) {
-		auth, err := filters.WithAuthenticationAndAuthorization(cfg, hc)
-		if err != nil || own == nil {
-			return auth, err
-		}
-		inner, err := own(cfg, hc)
-		if err != nil {
-			return nil, err
-		}
-		return func(log logr.Logger, h http.Handler) (http.Handler, error) {
-			h, err := inner(log, h)
-			if err != nil {
-				return nil, err
-			}
-			return auth(log, h)
-		}, nil
-	}
+	m.FilterProvider = metricsAuthFilter(m.FilterProvider)
 }
 
 // durationOrNil leaves an unset duration to controller-runtime's default.
