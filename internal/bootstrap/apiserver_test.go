@@ -56,7 +56,7 @@ func (f *fakeAPIServer) probe(context.Context) error {
 func newTestMonitor(t *testing.T, f *fakeAPIServer) (*APIServerMonitor, *logLines) {
 	t.Helper()
 	logs := &logLines{}
-	log := funcr.New(func(prefix, args string) {
+	log := funcr.New(func(_, args string) {
 		logs.mu.Lock()
 		logs.lines = append(logs.lines, args)
 		logs.mu.Unlock()

@@ -46,9 +46,9 @@ type binary struct {
 	// address and log flags.
 	kubeconfig string
 	args       []string
-	mu                    sync.Mutex
-	cmd                   *exec.Cmd
-	logs                  *bytes.Buffer
+	mu         sync.Mutex
+	cmd        *exec.Cmd
+	logs       *bytes.Buffer
 	// exited is closed when the current process has exited.
 	exited chan struct{}
 }
