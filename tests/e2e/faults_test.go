@@ -174,11 +174,11 @@ const (
 )
 
 // TestFaultAnAPIServerOutage: the API server unreachable for 60 s, longer
-// than the reporter's leader Lease, while Flux objects change behind the
-// binaries' backs.
+// than the leader Leases, for the three binaries, while Flux objects change
+// behind their backs.
 func TestFaultAnAPIServerOutage(t *testing.T) {
 	testEnv.Test(t, features.New("the API server unreachable for 60s").
-		Assess("both binaries keep running, say so once, the exporter turns unready with its last snapshot, and both are fresh again soon after",
+		Assess("the binaries keep running, say so once, the exporter turns unready with its last snapshot, and all are fresh again soon after",
 			step(apiServerOutage)).
 		Feature())
 }
@@ -188,14 +188,18 @@ func apiServerOutage(t *testing.T) {
 	applyYAML(t, gitRepository(ns, "before"))
 	p := startPartition(t)
 	reporter, exporter := faultBinaries(t, ns, p.Kubeconfig, 19420, "--stale-after", "10s")
+	installer := startProcess(t, &binary{name: "installer", kubeconfig: p.Kubeconfig, env: []string{"RUNTIME_NAMESPACE=" + ns},
+		metrics: "127.0.0.1:19424", health: "127.0.0.1:19425"})
+	all := []*binary{reporter, exporter, installer}
 	exp, rep := exporter.metrics, reporter.metrics
 	waitScrape(t, time.Minute, exp, []string{series("GitRepository", ns, "before")})
-	pids := []int{reporter.pid(), exporter.pid()}
+	waitLog(t, installer, acquiredLog)
+	pids := []int{reporter.pid(), exporter.pid(), installer.pid()}
 
 	p.cut()
 	cut := time.Now()
 	applyYAML(t, gitRepository(ns, "during"))
-	for _, b := range []*binary{reporter, exporter} {
+	for _, b := range all {
 		waitLog(t, b, lostLog)
 		waitScrape(t, 10*time.Second, b.metrics, []string{"flux_operator_api_server_connected 0"})
 	}
@@ -219,7 +223,7 @@ func apiServerOutage(t *testing.T) {
 		series("GitRepository", ns, "during"))
 
 	time.Sleep(time.Until(cut.Add(60 * time.Second)))
-	during := map[string]string{"reporter": reporter.output(), "exporter": exporter.output()}
+	during := map[string]string{"reporter": reporter.output(), "exporter": exporter.output(), "installer": installer.output()}
 	p.restore(t)
 	back := time.Now()
 
@@ -236,11 +240,12 @@ func apiServerOutage(t *testing.T) {
 		return err
 	}))
 	waitScrape(t, 10*time.Second, rep, []string{"flux_operator_api_server_connected 1"})
+	waitScrape(t, 10*time.Second, installer.metrics, []string{"flux_operator_api_server_connected 1"})
 	t.Logf("served fresh series %s after the API server came back, from an outage of %s",
 		fresh.Round(time.Millisecond), back.Sub(cut).Round(time.Second))
 
 	waitLog(t, exporter, "the metrics are fresh again: ready")
-	for i, b := range []*binary{reporter, exporter} {
+	for i, b := range all {
 		assert.True(t, b.running(), "%s exited during the outage", b.name)
 		assert.Equal(t, pids[i], b.pid(), "%s was restarted", b.name)
 		assert.Equal(t, 1, b.count(lostLog), "%s logs the loss once", b.name)
@@ -251,8 +256,11 @@ func apiServerOutage(t *testing.T) {
 		// Nothing repeats an error while the API server is away.
 		assert.LessOrEqual(t, errorLines(during[b.name]), 3, "%s logged errors during the outage:\n%s", b.name, during[b.name])
 	}
-	assert.Contains(t, reporter.output(), "lost the leader Lease: stepped down, campaigning again",
-		"the reporter steps down when it cannot renew its Lease, and campaigns again in the same process")
+	for _, b := range []*binary{reporter, installer} {
+		assert.Contains(t, b.output(), "lost the leader Lease: stepped down, campaigning again",
+			"the %s steps down when it cannot renew its Lease, and campaigns again in the same process", b.name)
+		assert.Equal(t, 2, b.count(acquiredLog), "the %s takes its Lease back after the outage", b.name)
+	}
 }
 
 // waitLog waits until b has logged a line with msg (the output reaches the
@@ -494,6 +502,21 @@ func failingByKind(fr *apiv1.FluxReport) map[string]int {
 	return out
 }
 
+// waitReportedFailing waits for a complete report counting n failing of kind.
+func waitReportedFailing(t *testing.T, ns, kind string, n int) {
+	t.Helper()
+	require.NoError(t, testenv.Eventually(context.Background(), 30*time.Second, func(ctx context.Context) error {
+		var fr apiv1.FluxReport
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: apiv1.DefaultName}, &fr); err != nil {
+			return err
+		}
+		if c := readyOf(&fr); c == nil || c.ObservedGeneration != fr.Generation || failingByKind(&fr)[kind] != n {
+			return fmt.Errorf("no complete report with %d failing %s yet", n, kind)
+		}
+		return nil
+	}))
+}
+
 // servedFailing is what the exporter's report gauges say is failing.
 func servedFailing(t *testing.T, addr string) map[string]int {
 	t.Helper()
@@ -517,17 +540,16 @@ func killedMidWrite(t *testing.T) {
 	require.NoError(t, err)
 	const objects = 1200
 	require.NoError(t, fixtures.Populate(ctx, cfg, bootstrap.NewScheme(), 0, objects))
-	t.Cleanup(func() {
-		for i := 0; i < fixtures.BenchNamespaces; i++ {
-			_, _ = kubectl(context.Background(), "delete", "namespace", fmt.Sprintf("bench-%d", i), "--wait=false")
-		}
-	})
+	// The bench-* namespaces stay, emptied with the CRDs at the end: the
+	// next test's load goes into them again.
 
 	// One GitRepository (obj-6, neither suspended nor failing in the load) flips between failing and ready, so each report differs
 	// from the last and is written in two steps.
 	flipCtx, stopFlip := context.WithCancel(ctx)
 	defer stopFlip()
+	flipped := make(chan struct{})
 	go func() {
+		defer close(flipped)
 		for i := 0; flipCtx.Err() == nil; i++ {
 			status := []string{"True", "False"}[i%2]
 			patch := fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":%q,"reason":"Flip","message":"flip %d",`+
@@ -641,8 +663,20 @@ func killedMidWrite(t *testing.T) {
 	assert.Equal(t, 3, hits, "the reporter was killed between its two writes 3 times")
 
 	// The exporter, killed (SIGKILL, then SIGTERM) as a refresh starts: its
-	// successor serves exactly what the replica that stayed up serves.
+	// successor serves exactly what the replica that stayed up serves. The
+	// flipping object is left ready first: how long a flapping object has
+	// been not ready is each exporter's own memory (docs/metrics.md), which
+	// a new process starts afresh.
 	stopFlip()
+	<-flipped
+	mustKubectl(t, "-n", "bench-6", "patch", "gitrepository", "obj-6", "--subresource", "status", "--type", "merge", "-p",
+		fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Succeeded","message":"steady","lastTransitionTime":%q}]}}`,
+			time.Now().UTC().Format(time.RFC3339)))
+	waitReportedFailing(t, ns, "GitRepository", 0)
+	select {
+	case <-finished: // drop what was finished before
+	default:
+	}
 	for i, sig := range []os.Signal{syscall.SIGKILL, syscall.SIGTERM, syscall.SIGKILL} {
 		select {
 		case <-finished:
@@ -743,11 +777,8 @@ func mergeStorm(t *testing.T) {
 	start := time.Now()
 	require.NoError(t, fixtures.Populate(ctx, cfg, bootstrap.NewScheme(), 0, objects))
 	t.Logf("created %d Flux objects in %s", objects, time.Since(start).Round(time.Second))
-	t.Cleanup(func() {
-		for i := 0; i < fixtures.BenchNamespaces; i++ {
-			_, _ = kubectl(context.Background(), "delete", "namespace", fmt.Sprintf("bench-%d", i), "--wait=false")
-		}
-	})
+	// The bench-* namespaces stay, emptied with the CRDs at the end: the
+	// next test's load goes into them again.
 	// What is failing: as the load was made (1 in 10, none suspended),
 	// then as the storm leaves it.
 	failing := make([]bool, objects)
