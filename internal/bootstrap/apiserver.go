@@ -79,16 +79,13 @@ func NewAPIServerMonitor(cfg *rest.Config, log logr.Logger) (*APIServerMonitor, 
 		return nil, err
 	}
 	rc := dc.RESTClient()
-	m := NewAPIServerMonitorFunc(func(ctx context.Context) error {
-		return rc.Get().AbsPath("/readyz").Do(ctx).Error()
-	}, log)
 	registerOnce.Do(func() { registerErr = ctrlmetrics.Registry.Register(connectedGauge) })
 	if registerErr != nil {
 		return nil, registerErr
 	}
-	m.gauge = connectedGauge
-	m.gauge.Set(1)
-	return m, nil
+	return newMonitor(func(ctx context.Context) error {
+		return rc.Get().AbsPath("/readyz").Do(ctx).Error()
+	}, log, connectedGauge), nil
 }
 
 // The gauge of the process, in controller-runtime's registry: registered
@@ -109,9 +106,12 @@ func newConnectedGauge() prometheus.Gauge {
 // NewAPIServerMonitorFunc returns a monitor whose probe is probe, with an
 // unregistered gauge: for tests and for callers that probe another way.
 func NewAPIServerMonitorFunc(probe func(ctx context.Context) error, log logr.Logger) *APIServerMonitor {
+	return newMonitor(probe, log, newConnectedGauge())
+}
+
+func newMonitor(probe func(ctx context.Context) error, log logr.Logger, gauge prometheus.Gauge) *APIServerMonitor {
 	m := &APIServerMonitor{
-		probe: probe, log: log,
-		gauge:    newConnectedGauge(),
+		probe: probe, log: log, gauge: gauge,
 		Interval: ProbeInterval, OutageInterval: OutageProbeInterval,
 		connected: true, changed: make(chan struct{}),
 	}
@@ -233,7 +233,9 @@ func (m *APIServerMonitor) WaitConnected(ctx context.Context) error {
 
 // gated runs call once the API server answers; when call fails and a probe
 // then finds the API server away, it waits for its return and calls again,
-// so the caller only sees the errors of an API server that answers.
+// so the caller only sees the errors of an API server that answers. An
+// error the API server itself returned (a 4xx: a Lease not found yet, a
+// watch too old, a conflict) needs no probe to tell.
 func gated[T any](ctx context.Context, m *APIServerMonitor, call func() (T, error)) (T, error) {
 	for {
 		if err := m.WaitConnected(ctx); err != nil {
@@ -241,7 +243,7 @@ func gated[T any](ctx context.Context, m *APIServerMonitor, call func() (T, erro
 			return zero, err
 		}
 		v, err := call()
-		if err == nil || ctx.Err() != nil || m.Check(ctx) {
+		if err == nil || ctx.Err() != nil || answered(err) || m.Check(ctx) {
 			return v, err
 		}
 	}

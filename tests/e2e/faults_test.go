@@ -708,21 +708,6 @@ const (
 	exporterLimitMiB = 1024
 )
 
-// procMiB reads a memory field (VmRSS, VmHWM) of a process's status in MiB.
-func procMiB(pid int, field string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, field+":") {
-			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
 // cpuSeconds is the user and system CPU time of a process.
 func cpuSeconds(pid int) float64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -807,7 +792,7 @@ func mergeStorm(t *testing.T) {
 		for sampleCtx.Err() == nil {
 			peakMu.Lock()
 			for _, b := range []*binary{reporter, exporter} {
-				peak[b.name] = max(peak[b.name], procMiB(b.pid(), "VmRSS"))
+				peak[b.name] = max(peak[b.name], testenv.PidStatusMiB(b.pid(), "VmRSS"))
 			}
 			peakMu.Unlock()
 			time.Sleep(200 * time.Millisecond)
@@ -921,7 +906,7 @@ func mergeStorm(t *testing.T) {
 	peakMu.Lock()
 	defer peakMu.Unlock()
 	for _, b := range []*binary{reporter, exporter} {
-		peak[b.name] = max(peak[b.name], procMiB(b.pid(), "VmHWM"))
+		peak[b.name] = max(peak[b.name], testenv.PidStatusMiB(b.pid(), "VmHWM"))
 	}
 	t.Logf("peak RSS: reporter %.0f MiB (limit %d Mi), exporter %.0f MiB (limit %d Mi)",
 		peak["reporter"], reporterLimitMiB, peak["exporter"], exporterLimitMiB)

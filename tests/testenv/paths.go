@@ -64,8 +64,14 @@ func MonitoringCRDDir() string {
 
 // ProcStatusMiB reads a memory field of /proc/self/status (VmRSS, VmHWM) in
 // MiB; 0 where there is no such file.
-func ProcStatusMiB(field string) float64 {
-	data, err := os.ReadFile("/proc/self/status")
+func ProcStatusMiB(field string) float64 { return procStatusMiB("self", field) }
+
+// PidStatusMiB reads a memory field of another process's status in MiB; 0
+// once the process is gone.
+func PidStatusMiB(pid int, field string) float64 { return procStatusMiB(strconv.Itoa(pid), field) }
+
+func procStatusMiB(proc, field string) float64 {
+	data, err := os.ReadFile("/proc/" + proc + "/status")
 	if err != nil {
 		return 0
 	}
