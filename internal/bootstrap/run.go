@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
@@ -102,7 +101,7 @@ func (b *Binary) Run(fs *flag.FlagSet, env *Env, args []string, stdout, stderr i
 		_, _ = fmt.Fprintln(stdout, VersionString(b.Name))
 		return ExitOK
 	}
-	ctrl.SetLogger(zap.New(zapOptions(o)...))
+	ctrl.SetLogger(newLogger(o))
 	log := ctrl.Log.WithName("setup")
 	if err := b.start(o); err != nil {
 		log.Error(err, "stopped with an error")

@@ -58,7 +58,7 @@ type FluxReportReconciler struct {
 	Computer  *report.Computer
 	Recorder  events.EventRecorder
 	Namespace string
-	// Interval between reports unless the report's
+	// Interval from the start of one report to the next unless the report's
 	// fluxcd.controlplane.io/reconcileEvery annotation says otherwise.
 	Interval time.Duration
 
@@ -200,12 +200,26 @@ func (r *FluxReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	r.recordTransition(&obj, res)
 
-	interval := r.Interval
+	next := nextReport(r.interval(&obj), time.Since(start))
+	logger.Info("report updated", "duration", elapsed.String(), "errors", len(res.Errors), "next", next.Round(time.Millisecond).String())
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// interval is the report's reconcileEvery annotation, or --reporting-interval.
+func (r *FluxReportReconciler) interval(obj *apiv1.FluxReport) time.Duration {
 	if d := obj.GetInterval(); d > 0 {
-		interval = d
+		return d
 	}
-	logger.Info("report updated", "duration", elapsed.String(), "errors", len(res.Errors), "next", interval.String())
-	return ctrl.Result{RequeueAfter: interval}, nil
+	return r.Interval
+}
+
+// nextReport is the wait before the next report. Reports start one interval
+// apart, however long each takes, so that a change is in a report that
+// starts within one interval of it. A report that takes more than half the
+// interval is followed by a rest of half the interval, so that a cluster too
+// big for the interval is not reported on without a pause.
+func nextReport(interval, took time.Duration) time.Duration {
+	return max(interval-took, interval/2)
 }
 
 // recordTransition emits a Warning when the set of failing parts changes

@@ -353,6 +353,41 @@ func TestChartMetricsSecure(t *testing.T) {
 	assert.Nil(t, find(r.Objects, "ClusterRole", "flux-operator-metrics-auth"), "no token review rights by default")
 }
 
+// replicas above 1: the chart spreads the replicas and keeps one available
+// through drains, as config/ha does; one replica gets neither.
+func TestChartReplicas(t *testing.T) {
+	two := map[string]any{"replicas": 2}
+	r, err := renderChart(map[string]any{"installer": two, "reporter": two, "exporter": map[string]any{"replicas": 1}})
+	require.NoError(t, err)
+	dryRunApply(t, r.Objects)
+	ha, err := renderKustomize("ha")
+	require.NoError(t, err)
+	haDeployments := deployments(t, ha)
+	for c, d := range deployments(t, r.Objects) {
+		pdb := find(r.Objects, "PodDisruptionBudget", "flux-operator-"+c)
+		if c == "exporter" {
+			assert.Nil(t, pdb, "no PodDisruptionBudget for one exporter")
+			assert.Empty(t, d.Spec.Template.Spec.TopologySpreadConstraints, "no spread for one exporter")
+			continue
+		}
+		assert.Equal(t, int32(2), *d.Spec.Replicas, c)
+		assert.Equal(t, haDeployments[c].Spec.Template.Spec.TopologySpreadConstraints, d.Spec.Template.Spec.TopologySpreadConstraints,
+			"the chart spreads the %s as config/ha does", c)
+		require.NotNil(t, pdb, "PodDisruptionBudget of the %s", c)
+		maxUnavailable, _, _ := unstructured.NestedFieldNoCopy(pdb.Object, "spec", "maxUnavailable")
+		haMax, _, _ := unstructured.NestedFieldNoCopy(find(ha, "PodDisruptionBudget", "flux-operator-"+c).Object, "spec", "maxUnavailable")
+		assert.Equal(t, haMax, maxUnavailable, "the %s's budget is config/ha's", c)
+		selector, _, _ := unstructured.NestedStringMap(pdb.Object, "spec", "selector", "matchLabels")
+		assert.Equal(t, d.Spec.Selector.MatchLabels, selector, "the %s's budget selects its Deployment's Pods", c)
+	}
+
+	r, err = renderChart(nil)
+	require.NoError(t, err)
+	for _, o := range r.Objects {
+		assert.NotEqual(t, "PodDisruptionBudget", o.GetKind(), "no PodDisruptionBudget with one replica of each")
+	}
+}
+
 func TestChartRejectsInvalidValues(t *testing.T) {
 	for name, tc := range map[string]struct {
 		values map[string]any

@@ -117,14 +117,21 @@ func (e *Env) Stop() error {
 }
 
 // Eventually polls cond every 100ms until it returns nil or the timeout
-// passes, and returns the last error.
+// passes, and returns the last error (the one before it when the deadline
+// cut the last call short).
 func Eventually(ctx context.Context, timeout time.Duration, cond func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
 	for {
-		if last = cond(ctx); last == nil {
+		err := cond(ctx)
+		if err == nil {
 			return nil
+		}
+		// An error of a call the deadline cut short says less than the
+		// one before it.
+		if ctx.Err() == nil || last == nil {
+			last = err
 		}
 		select {
 		case <-ctx.Done():
