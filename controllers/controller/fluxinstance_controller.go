@@ -213,6 +213,14 @@ func failure(reason string, stalled bool, err error) *outcome {
 // finish is the one place that turns an outcome into conditions, events,
 // the history and the request for a fresh report.
 func (r *FluxInstanceReconciler) finish(ctx context.Context, orig, obj *apiv1.FluxInstance, o *outcome, took time.Duration) (ctrl.Result, error) {
+	if o.err != nil && ctx.Err() != nil {
+		// The manager is stopping (SIGTERM, a lost Lease): the run was cut
+		// short, it did not fail. A Warning or a Ready=False saying it
+		// failed would be false; whoever leads next runs it again.
+		log.FromContext(ctx).Info("reconciliation interrupted: the manager is stopping; the next leader runs it again",
+			"error", o.err.Error())
+		return ctrl.Result{}, nil
+	}
 	apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.ReconcilingCondition)
 	if v := obj.GetAnnotations()[apiv1.ReconcileRequestAnnotation]; v != "" {
 		obj.Status.LastHandledReconcileAt = v

@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -253,7 +254,52 @@ func gated[T any](ctx context.Context, m *APIServerMonitor, call func() (T, erro
 // informer, whose lists and watches wait for the API server while it is away.
 func (m *APIServerMonitor) NewInformer(lw toolscache.ListerWatcher, obj runtime.Object, resync time.Duration,
 	indexers toolscache.Indexers) toolscache.SharedIndexInformer {
-	return toolscache.NewSharedIndexInformer(m.ListerWatcher(lw), obj, resync, indexers)
+	return toolscache.NewSharedIndexInformer(m.listerWatcher(lw, kindOf(obj)), obj, resync, indexers)
+}
+
+// kindOf names an informer's kind for its log lines.
+func kindOf(obj runtime.Object) string {
+	if gvk := obj.GetObjectKind().GroupVersionKind(); !gvk.Empty() {
+		return gvk.String()
+	}
+	return fmt.Sprintf("%T", obj)
+}
+
+// The waits between lists of a kind the API server does not serve.
+var (
+	notServedFirstRetry = time.Second
+	notServedMaxRetry   = 16 * time.Second
+)
+
+// whileNotServed calls call until the API server serves its kind: a list or
+// watch answered 404 is of a kind that is not served, either yet (a
+// restarted API server serves custom resources a few seconds after it is
+// ready) or any more (its CRD was deleted, and the informer is stopped at
+// the next report). Handed to client-go, the 404 would be logged as an error
+// with a stack trace on every retry; here the informer logs once that it
+// waits and once that the kind is back, and retries after 1s, 2s, 4s... up
+// to 16s until it is served or stopped.
+func whileNotServed[T any](ctx context.Context, log logr.Logger, call func() (T, error)) (T, error) {
+	wait, waiting := notServedFirstRetry, false
+	for {
+		v, err := call()
+		if !apierrors.IsNotFound(err) || ctx.Err() != nil {
+			if waiting && err == nil {
+				log.Info("the API server serves the kind again")
+			}
+			return v, err
+		}
+		if !waiting {
+			log.Info("the API server does not serve the kind: waiting for it", "error", err.Error())
+			waiting = true
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, notServedMaxRetry)
+	}
 }
 
 // stopped turns the error of a list or watch whose informer is stopping
@@ -270,14 +316,26 @@ func stopped(ctx context.Context, err error) error {
 // ListerWatcher wraps lw so that its lists and watches wait for the API
 // server while it is away.
 func (m *APIServerMonitor) ListerWatcher(lw toolscache.ListerWatcher) toolscache.ListerWatcher {
+	return m.listerWatcher(lw, "")
+}
+
+func (m *APIServerMonitor) listerWatcher(lw toolscache.ListerWatcher, kind string) toolscache.ListerWatcher {
 	inner := toolscache.ToListerWatcherWithContext(lw)
+	log := m.log
+	if kind != "" {
+		log = log.WithValues("kind", kind)
+	}
 	gatedLW := &toolscache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			obj, err := gated(ctx, m, func() (runtime.Object, error) { return inner.ListWithContext(ctx, opts) })
+			obj, err := whileNotServed(ctx, log, func() (runtime.Object, error) {
+				return gated(ctx, m, func() (runtime.Object, error) { return inner.ListWithContext(ctx, opts) })
+			})
 			return obj, stopped(ctx, err)
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			w, err := gated(ctx, m, func() (watch.Interface, error) { return inner.WatchWithContext(ctx, opts) })
+			w, err := whileNotServed(ctx, log, func() (watch.Interface, error) {
+				return gated(ctx, m, func() (watch.Interface, error) { return inner.WatchWithContext(ctx, opts) })
+			})
 			return w, stopped(ctx, err)
 		},
 	}

@@ -203,3 +203,74 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A restarted API server serves custom resources a few seconds after it is
+// ready: the lists in between are answered 404, which the informer waits out
+// with one line each way instead of handing client-go an error to log.
+func TestAListOfAKindNotServedYetWaitsForIt(t *testing.T) {
+	first, maxRetry := notServedFirstRetry, notServedMaxRetry
+	notServedFirstRetry, notServedMaxRetry = 5*time.Millisecond, 20*time.Millisecond
+	t.Cleanup(func() { notServedFirstRetry, notServedMaxRetry = first, maxRetry })
+
+	f := &fakeAPIServer{}
+	m, logs := newTestMonitor(t, f)
+	gr := schema.GroupResource{Group: "source.toolkit.fluxcd.io", Resource: "gitrepositories"}
+	var served atomic.Bool
+	lw := toolscache.ToListerWatcherWithContext(m.listerWatcher(&toolscache.ListWatch{
+		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+			f.lists.Add(1)
+			if !served.Load() {
+				return nil, apierrors.NewNotFound(gr, "")
+			}
+			return &metav1.List{ListMeta: metav1.ListMeta{ResourceVersion: "7"}}, nil
+		},
+		WatchFuncWithContext: func(context.Context, metav1.ListOptions) (watch.Interface, error) {
+			return watch.NewFake(), nil
+		},
+	}, "source.toolkit.fluxcd.io/v1, Kind=GitRepository"))
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := lw.ListWithContext(t.Context(), metav1.ListOptions{})
+		done <- err
+	}()
+	waitFor(t, func() bool { return f.lists.Load() >= 4 })
+	select {
+	case err := <-done:
+		t.Fatalf("the list returned while the kind was not served: %v", err)
+	default:
+	}
+	served.Store(true)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the list failed once the kind was served: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the list did not return once the kind was served")
+	}
+	if n := logs.count(`"msg"="the API server does not serve the kind: waiting for it"`); n != 1 {
+		t.Errorf("the wait was logged %d times, want once:\n%s", n, strings.Join(logs.lines, "\n"))
+	}
+	if n := logs.count(`"msg"="the API server serves the kind again" "kind"="source.toolkit.fluxcd.io/v1, Kind=GitRepository"`); n != 1 {
+		t.Errorf("the kind's return was logged %d times, want once:\n%s", n, strings.Join(logs.lines, "\n"))
+	}
+
+	// An informer stopped while it waits (its kind deleted) ends quietly.
+	served.Store(false)
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		_, err := lw.ListWithContext(ctx, metav1.ListOptions{})
+		done <- err
+	}()
+	waitFor(t, func() bool { return logs.count("does not serve the kind") == 2 })
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("a list stopped while waiting returned %v, want io.EOF (an informer that stops is not an error)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the list did not return when its informer stopped")
+	}
+}

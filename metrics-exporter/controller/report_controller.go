@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/internal/fluxobj"
 	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
 )
@@ -102,7 +103,7 @@ func (r *ReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			// Every replica serves the metrics, leader or not.
 			NeedLeaderElection: ptr.To(false),
 		}).
-		Complete(r)
+		Complete(bootstrap.Interruptible(r))
 }
 
 // reportFinished passes the report's creation and deletion, and the updates
@@ -239,7 +240,7 @@ func (r *InstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return o.GetNamespace() == r.Namespace
 		}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1, NeedLeaderElection: ptr.To(false)}).
-		Complete(r)
+		Complete(bootstrap.Interruptible(r))
 }
 
 // Reconcile rebuilds flux_instance_info.

@@ -29,6 +29,7 @@ import (
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 	fluxv1ac "github.com/fluxops/flux-operator/generated/applyconfiguration/fluxcd/v1"
 	"github.com/fluxops/flux-operator/generated/clientset/versioned"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/reporter/report"
 )
 
@@ -100,7 +101,7 @@ func (r *FluxReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			})).
 		// One singleton object: one worker is all there is to do.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
-		Complete(r); err != nil {
+		Complete(bootstrap.Interruptible(r)); err != nil {
 		return err
 	}
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {

@@ -146,7 +146,7 @@ func (w *etcdStatusWriter) setReady(ctx context.Context, i int, status, reason s
 // API server has delivered so far: how far its watch path has got through
 // the storm. A watch the API server ends is started again from the
 // resourceVersion of a list served by its watch cache, as a reflector does.
-func watchedRevision(t *testing.T, ctx context.Context, cfg *rest.Config, gvr schema.GroupVersionResource) func() int64 {
+func watchedRevision(ctx context.Context, t *testing.T, cfg *rest.Config, gvr schema.GroupVersionResource) func() int64 {
 	t.Helper()
 	mc, err := metadata.NewForConfig(cfg)
 	require.NoError(t, err)

@@ -803,14 +803,14 @@ func mergeStorm(t *testing.T) {
 	// object that is not suspended between failing and ready. The updates
 	// go into etcd (etcdStatusWriter says why) unless FAULTS_STORM_VIA=api
 	// sends them to the API server as status merge patches.
-	update, via := stormWriter(t, ctx, cfg, objects)
+	update, via := stormWriter(ctx, t, cfg, objects)
 	logAPIServerOnFailure(t)
 	// How far the API server's watches lag behind the writes, on the
 	// first kind's objects.
 	watched := fixtures.BenchKinds[0].GVK
 	wm, err := k8s.RESTMapper().RESTMapping(watched.GroupKind(), watched.Version)
 	require.NoError(t, err)
-	deliveredRevision := watchedRevision(t, ctx, cfg, wm.Resource)
+	deliveredRevision := watchedRevision(ctx, t, cfg, wm.Resource)
 	var mu sync.Mutex
 	var lastWritten int64
 	var sent, failed atomic.Int64
@@ -959,7 +959,7 @@ func mergeStorm(t *testing.T) {
 // stormWriter returns what the storm writes a Ready condition with, and
 // where it goes: etcd or the API server (FAULTS_STORM_VIA).
 // The function returns the object's new resourceVersion.
-func stormWriter(t *testing.T, ctx context.Context, cfg *rest.Config, objects int) (func(ctx context.Context, i int, status, reason string) (int64, error), string) {
+func stormWriter(ctx context.Context, t *testing.T, cfg *rest.Config, objects int) (func(ctx context.Context, i int, status, reason string) (int64, error), string) {
 	t.Helper()
 	switch via := os.Getenv("FAULTS_STORM_VIA"); via {
 	case "", "etcd":

@@ -287,6 +287,8 @@ func TestTheControlPlaneStopped(t *testing.T) {
 				assert.Equal(t, pids[i], b.pid(), "%s was restarted", b.name)
 				assert.Equal(t, 1, b.count(lostLog), "%s logs the loss once", b.name)
 				assert.Equal(t, 1, b.count(backLog), "%s logs the return once", b.name)
+				// Nothing repeats an error while the API server is away.
+				assert.LessOrEqual(t, errorLines(b.output()), 3, "%s logged errors:\n%s", b.name, b.output())
 			}
 			assert.Zero(t, exporter.count("healthz check failed"), "a failed readiness probe adds no line at the info level")
 			for _, b := range []*binary{installer, reporter} {
@@ -298,6 +300,15 @@ func TestTheControlPlaneStopped(t *testing.T) {
 			t.Logf("Flux uninstalled %s after the API server was back", time.Since(back).Round(time.Millisecond))
 			_, err = deploymentOf(ctx, "source-controller")
 			assert.True(t, apierrors.IsNotFound(err), "source-controller survived the uninstall: %v", err)
+
+			// Stopped while the uninstall's reports and refreshes run: no
+			// error for the work cut short, and none for the kinds the
+			// restarted API server served a few seconds after it was ready.
+			for _, b := range all {
+				b.stop(syscall.SIGTERM)
+				assert.Zero(t, b.count("Reconciler error"), "%s logged a reconcile error:\n%s", b.name, b.output())
+				assert.Zero(t, b.count("Failed to watch"), "%s logged a failed watch:\n%s", b.name, b.output())
+			}
 		})).
 		Feature())
 }
