@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,13 @@ func startInstaller(t *testing.T) { startInstallerWith(t, controller.Config{Name
 
 func startInstallerWith(t *testing.T, cfg controller.Config, options ...func(*ctrl.Options)) {
 	t.Helper()
+	t.Cleanup(runInstaller(t, cfg, options...))
+}
+
+// runInstaller starts the installer as startInstaller does and returns what
+// stops it, as SIGTERM would; the caller stops it.
+func runInstaller(t *testing.T, cfg controller.Config, options ...func(*ctrl.Options)) (stop func()) {
+	t.Helper()
 	ensureNamespace(t)
 	mo := ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: config.Controller{SkipNameValidation: ptrTo(true)}}
@@ -47,7 +55,8 @@ func startInstallerWith(t *testing.T, cfg controller.Config, options ...func(*ct
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); require.NoError(t, <-done) }) }
 }
 
 func ptrTo[T any](v T) *T { return &v }
