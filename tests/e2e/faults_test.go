@@ -205,20 +205,12 @@ func apiServerOutage(t *testing.T) {
 	}
 	// The exporter turns unready once the outage is older than
 	// --stale-after, still live and still serving its last snapshot.
-	require.NoError(t, testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
-		code, body, err := get("http://" + exporter.health + "/readyz?verbose")
-		if err == nil && (code == http.StatusOK || !strings.Contains(body, "[-]api-server failed")) {
-			err = fmt.Errorf("/readyz %d: %s", code, body)
-		}
-		return err
-	}))
+	waitStale(t, exporter)
 	waitLog(t, exporter, "not ready: the metrics are stale: the API server has been unreachable for")
 	code, body, err := get("http://" + exporter.health + "/readyz?verbose")
 	require.NoError(t, err)
 	t.Logf("exporter /readyz during the outage: %d\n%s", code, body)
-	code, _, err = get("http://" + exporter.health + "/healthz")
-	require.NoError(t, err)
-	assert.Equal(t, http.StatusOK, code, "the exporter stays live: a liveness probe must not restart it")
+	assertLive(t, exporter)
 	waitScrape(t, time.Second, exp, []string{series("GitRepository", ns, "before"), "flux_report_ready 1"},
 		series("GitRepository", ns, "during"))
 
@@ -232,13 +224,7 @@ func apiServerOutage(t *testing.T) {
 	waitReportedTotal(t, 20*time.Second, ns, "GitRepository", 2)
 	waitScrape(t, 20*time.Second, exp, []string{series("GitRepository", ns, "during"), "flux_operator_api_server_connected 1"})
 	fresh := time.Since(back)
-	require.NoError(t, testenv.Eventually(context.Background(), 10*time.Second, func(context.Context) error {
-		code, body, err := get("http://" + exporter.health + "/readyz")
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("/readyz %d: %s", code, body)
-		}
-		return err
-	}))
+	waitFresh(t, exporter)
 	waitScrape(t, 10*time.Second, rep, []string{"flux_operator_api_server_connected 1"})
 	waitScrape(t, 10*time.Second, installer.metrics, []string{"flux_operator_api_server_connected 1"})
 	t.Logf("served fresh series %s after the API server came back, from an outage of %s",
@@ -274,6 +260,40 @@ func waitLog(t *testing.T, b *binary, msg string) {
 		}
 		return nil
 	}))
+}
+
+// waitStale waits until the exporter's /readyz fails on its api-server
+// check, as it does once an outage is older than --stale-after.
+func waitStale(t *testing.T, exporter *binary) {
+	t.Helper()
+	require.NoError(t, testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+		code, body, err := get("http://" + exporter.health + "/readyz?verbose")
+		if err == nil && (code == http.StatusOK || !strings.Contains(body, "[-]api-server failed")) {
+			err = fmt.Errorf("/readyz %d: %s", code, body)
+		}
+		return err
+	}))
+}
+
+// waitFresh waits up to 10s until the exporter's /readyz passes again.
+func waitFresh(t *testing.T, exporter *binary) {
+	t.Helper()
+	require.NoError(t, testenv.Eventually(context.Background(), 10*time.Second, func(context.Context) error {
+		code, body, err := get("http://" + exporter.health + "/readyz")
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("/readyz %d: %s", code, body)
+		}
+		return err
+	}))
+}
+
+// assertLive checks that the exporter's /healthz passes while it is stale:
+// a liveness probe must not restart it.
+func assertLive(t *testing.T, exporter *binary) {
+	t.Helper()
+	code, _, err := get("http://" + exporter.health + "/healthz")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code, "the exporter stays live: a liveness probe must not restart it")
 }
 
 // errorLines counts the log lines at error level (console encoding).

@@ -241,16 +241,8 @@ func TestTheControlPlaneStopped(t *testing.T) {
 				waitLog(t, b, lostLog)
 			}
 			// The exporter turns unready after --stale-after and stays live.
-			require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(context.Context) error {
-				code, body, err := get("http://" + exporter.health + "/readyz?verbose")
-				if err == nil && (code == http.StatusOK || !strings.Contains(body, "[-]api-server failed")) {
-					err = fmt.Errorf("/readyz %d: %s", code, body)
-				}
-				return err
-			}))
-			code, _, err := get("http://" + exporter.health + "/healthz")
-			require.NoError(t, err)
-			assert.Equal(t, http.StatusOK, code, "the exporter stays live")
+			waitStale(t, exporter)
+			assertLive(t, exporter)
 			waitScrape(t, time.Second, exporter.metrics, []string{"flux_report_ready 1", "flux_operator_api_server_connected 0"})
 
 			time.Sleep(time.Until(stopped.Add(60 * time.Second)))
@@ -275,13 +267,7 @@ func TestTheControlPlaneStopped(t *testing.T) {
 			for _, b := range all {
 				waitScrape(t, 10*time.Second, b.metrics, []string{"flux_operator_api_server_connected 1"})
 			}
-			require.NoError(t, testenv.Eventually(ctx, 10*time.Second, func(context.Context) error {
-				code, body, err := get("http://" + exporter.health + "/readyz")
-				if err == nil && code != http.StatusOK {
-					err = fmt.Errorf("/readyz %d: %s", code, body)
-				}
-				return err
-			}))
+			waitFresh(t, exporter)
 			for i, b := range all {
 				assert.True(t, b.running(), "%s exited during the outage:\n%s", b.name, b.output())
 				assert.Equal(t, pids[i], b.pid(), "%s was restarted", b.name)
@@ -298,7 +284,7 @@ func TestTheControlPlaneStopped(t *testing.T) {
 			// The installer works: it uninstalls Flux when asked.
 			mustKubectl(t, "-n", "flux-system", "delete", "fluxinstance", "flux", "--timeout=3m")
 			t.Logf("Flux uninstalled %s after the API server was back", time.Since(back).Round(time.Millisecond))
-			_, err = deploymentOf(ctx, "source-controller")
+			_, err := deploymentOf(ctx, "source-controller")
 			assert.True(t, apierrors.IsNotFound(err), "source-controller survived the uninstall: %v", err)
 
 			// Stopped while the uninstall's reports and refreshes run: no

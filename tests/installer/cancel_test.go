@@ -36,18 +36,7 @@ func TestANewChangeCancelsARunningHealthCheck(t *testing.T) {
 	_, reason, _ := ready(getInstance(t))
 	require.Equal(t, apiv1.ProgressingReason, reason, "the first reconciliation is waiting")
 	started := time.Now()
-	cur := getInstance(t)
-	patch := client.MergeFrom(cur.DeepCopy())
-	cur.Spec.Wait = ptrTo(false)
-	require.NoError(t, env.Client.Patch(ctx, cur, patch))
-
-	require.NoError(t, testenv.Eventually(ctx, time.Minute, func(context.Context) error {
-		got := getInstance(t)
-		if st, reason, msg := ready(got); st != metav1.ConditionTrue || readyGeneration(got) != got.Generation {
-			return fmt.Errorf("Ready %s %s: %s", st, reason, msg)
-		}
-		return nil
-	}))
+	stopWaiting(t)
 	require.Less(t, time.Since(started), 2*time.Minute, "the new spec waited for the old health check")
 	var events eventsv1.EventList
 	require.NoError(t, env.Client.List(ctx, &events, client.InNamespace(ns)))
@@ -105,6 +94,14 @@ func TestAStopDuringAHealthCheckIsNotAFailure(t *testing.T) {
 
 	// The next installer takes the work up: without the wait, it finishes.
 	stops = append(stops, runInstaller(t, controller.Config{Namespace: ns}))
+	stopWaiting(t)
+}
+
+// stopWaiting turns the instance's health-check wait off and waits until it
+// is Ready for its current generation.
+func stopWaiting(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
 	cur := getInstance(t)
 	patch := client.MergeFrom(cur.DeepCopy())
 	cur.Spec.Wait = ptrTo(false)
