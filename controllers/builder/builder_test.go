@@ -84,7 +84,9 @@ func checkGolden(t *testing.T, name string, res *Result) {
 	}
 }
 
-func TestGoldenBuilds(t *testing.T) {
+// goldenCases are the specs of the golden builds, by golden file name; the
+// build fuzzer starts from them too.
+func goldenCases() map[string]func(*apiv1.FluxInstanceSpec) {
 	truth, falsity := true, false
 	interval := &metav1.Duration{Duration: 5 * time.Minute}
 	cases := map[string]func(*apiv1.FluxInstanceSpec){
@@ -152,7 +154,11 @@ func TestGoldenBuilds(t *testing.T) {
 			s.Distribution.Variant = "upstream-alpine"
 		},
 	}
-	for name, mutate := range cases {
+	return cases
+}
+
+func TestGoldenBuilds(t *testing.T) {
+	for name, mutate := range goldenCases() {
 		t.Run(name, func(t *testing.T) {
 			spec := defaultSpec()
 			mutate(&spec)

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"strings"
 	"testing"
@@ -53,6 +54,23 @@ func TestBadInputGetsAnErrorNamingTheFieldAndWhatToDo(t *testing.T) {
 		{"multitenant workload identity without object-level", func(s *apiv1.FluxInstanceSpec) {
 			s.Cluster = &apiv1.Cluster{MultitenantWorkloadIdentity: true}
 		}, "spec.cluster.objectLevelWorkloadIdentity must be true when spec.cluster.multitenantWorkloadIdentity is true"},
+		{"a cluster domain that is not a DNS name", func(s *apiv1.FluxInstanceSpec) { s.Cluster = &apiv1.Cluster{Domain: "evil/x?y= --flag"} },
+			`spec.cluster.domain "evil/x?y= --flag" is not a DNS name such as cluster.local`},
+		{"a tenant service account that is not a name", func(s *apiv1.FluxInstanceSpec) {
+			s.Cluster = &apiv1.Cluster{Multitenant: true, TenantDefaultServiceAccount: "default --x"}
+		}, `spec.cluster.tenantDefaultServiceAccount "default --x" is not a service account name`},
+		{"a sharding key that is not a label key", func(s *apiv1.FluxInstanceSpec) {
+			s.Sharding = &apiv1.Sharding{Key: "a,b in (c)", Shards: []string{"s1"}}
+		}, `spec.sharding.key "a,b in (c)" is not a label key such as sharding.fluxcd.io/key`},
+		{"more shards than the limit", func(s *apiv1.FluxInstanceSpec) {
+			s.Sharding = &apiv1.Sharding{}
+			for i := range apiv1.MaxShards + 1 {
+				s.Sharding.Shards = append(s.Sharding.Shards, fmt.Sprintf("s%d", i))
+			}
+		}, fmt.Sprintf("spec.sharding.shards lists %d shards, at most %d are allowed", apiv1.MaxShards+1, apiv1.MaxShards)},
+		{"more patches than the limit", func(s *apiv1.FluxInstanceSpec) {
+			s.Kustomize = &apiv1.Kustomize{Patches: make([]apiv1.Patch, apiv1.MaxPatches+1)}
+		}, fmt.Sprintf("spec.kustomize.patches lists %d patches, at most %d are allowed", apiv1.MaxPatches+1, apiv1.MaxPatches)},
 		{"a shard listed twice", func(s *apiv1.FluxInstanceSpec) { s.Sharding = &apiv1.Sharding{Shards: []string{"a", "a"}} },
 			`spec.sharding.shards lists "a" twice`},
 	}

@@ -23,8 +23,8 @@ func newKustomization() *types.Kustomization {
 func (g *generator) has(c string) bool { return slices.Contains(g.components, c) }
 
 func (g *generator) domain() string {
-	if c := g.spec.Cluster; c != nil && c.Domain != "" {
-		return c.Domain
+	if c := g.spec.Cluster; c != nil && strings.TrimSuffix(c.Domain, ".") != "" {
+		return strings.TrimSuffix(c.Domain, ".")
 	}
 	return defaultDomain
 }
@@ -258,10 +258,15 @@ func (g *generator) roles(keepTokens bool) error {
 	k.Resources = []string{"rbac.yaml"}
 	k.NameSuffix = "-" + g.req.Namespace
 	if g.has(NotificationController) {
-		// notification-controller's Receivers and Alerts read the operator's kinds.
+		// notification-controller's Alerts name the operator's kinds as
+		// event sources: it reads them and nothing more. crd-controller is
+		// bound to source-, notification- and the image controllers, and
+		// writing a FluxInstance is as good as cluster-admin (its patches
+		// are applied by the installer), so no Flux controller may write
+		// one (docs/security.md).
 		k.Patches = append(k.Patches, patch(&types.Selector{ResId: resID("rbac.authorization.k8s.io", "ClusterRole", "crd-controller")},
 			jsonPatch{Op: "add", Path: "/rules/-", Value: map[string]any{
-				"apiGroups": []string{apiv1.GroupVersion.Group}, "resources": []string{"*"}, "verbs": []string{"*"}}}))
+				"apiGroups": []string{apiv1.GroupVersion.Group}, "resources": []string{"*"}, "verbs": []string{"get", "list", "watch"}}}))
 	}
 	if !keepTokens && tokenRule >= 0 {
 		// Without object-level workload identity nothing needs to create tokens.

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 )
 
@@ -68,9 +70,38 @@ func components(spec *apiv1.FluxInstanceSpec, minor uint64) ([]string, error) {
 // validate checks what the API server's CEL rules check too, so an offline
 // build gives the same answer.
 func validate(spec *apiv1.FluxInstanceSpec) error {
+	if c := spec.Cluster; c != nil {
+		if d := strings.TrimSuffix(c.Domain, "."); c.Domain != "" && len(validation.IsDNS1123Subdomain(d)) > 0 {
+			return fmt.Errorf("spec.cluster.domain %q is not a DNS name such as cluster.local", c.Domain)
+		}
+		for _, f := range [][2]string{
+			{"tenantDefaultServiceAccount", c.TenantDefaultServiceAccount},
+			{"tenantDefaultDecryptionServiceAccount", c.TenantDefaultDecryptionServiceAccount},
+			{"tenantDefaultKubeConfigServiceAccount", c.TenantDefaultKubeConfigServiceAccount},
+		} {
+			if f[1] != "" && len(validation.IsDNS1123Subdomain(f[1])) > 0 {
+				return fmt.Errorf("spec.cluster.%s %q is not a service account name", f[0], f[1])
+			}
+		}
+	}
+	if k := spec.Kustomize; k != nil && len(k.Patches) > apiv1.MaxPatches {
+		return fmt.Errorf("spec.kustomize.patches lists %d patches, at most %d are allowed", len(k.Patches), apiv1.MaxPatches)
+	}
 	if s := spec.Sharding; s != nil {
 		if len(s.Shards) == 0 {
 			return fmt.Errorf("spec.sharding.shards must list at least one shard")
+		}
+		if len(s.Shards) > apiv1.MaxShards {
+			return fmt.Errorf("spec.sharding.shards lists %d shards, at most %d are allowed", len(s.Shards), apiv1.MaxShards)
+		}
+		for i, shard := range s.Shards {
+			if len(shard) > apiv1.MaxShardNameLength || len(validation.IsDNS1123Label(shard)) > 0 {
+				return fmt.Errorf("spec.sharding.shards[%d] %q is not a valid shard name: use lowercase letters, digits and '-', "+
+					"at most %d characters, starting and ending with a letter or digit", i, shard, apiv1.MaxShardNameLength)
+			}
+		}
+		if s.Key != "" && len(validation.IsQualifiedName(s.Key)) > 0 {
+			return fmt.Errorf("spec.sharding.key %q is not a label key such as sharding.fluxcd.io/key", s.Key)
 		}
 		if s.Storage == "persistent" && spec.Storage == nil {
 			return fmt.Errorf("spec.storage must be set when spec.sharding.storage is 'persistent'")

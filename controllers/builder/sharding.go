@@ -49,16 +49,20 @@ func (g *generator) sharding() (*shardOutput, error) {
 		AnnotationSelector: "!" + ShardRoleAnnotation}, addArgs("--watch-label-selector=!"+key)...))
 
 	persistent := s.Storage == "persistent" && g.spec.Storage != nil && slices.Contains(comps, SourceController)
-	for _, shard := range s.Shards {
+	for i, shard := range s.Shards {
+		// The shard's directory is named by its index, never by its name:
+		// a kustomize resource that is not in the tree is fetched (a URL)
+		// or cloned (a Git address), and the names come from the spec.
+		dir := fmt.Sprintf("shards/%d", i)
 		k := newKustomization()
 		k.Namespace = g.req.Namespace
 		k.NameSuffix = "-" + shard
 		k.CommonAnnotations = map[string]string{ShardRoleAnnotation: "shard"}
 		for _, c := range comps {
-			k.Resources = append(k.Resources, "../"+c+".yaml")
+			k.Resources = append(k.Resources, "../../"+c+".yaml")
 		}
 		if persistent {
-			if err := g.writeYAML(shard+"/pvc.yaml", pvc(SourceController, g.spec.Storage)); err != nil {
+			if err := g.writeYAML(dir+"/pvc.yaml", pvc(SourceController, g.spec.Storage)); err != nil {
 				return nil, err
 			}
 			k.Resources = append(k.Resources, "pvc.yaml")
@@ -93,10 +97,10 @@ func (g *generator) sharding() (*shardOutput, error) {
 			}
 			k.Patches = append(k.Patches, patch(&types.Selector{ResId: resID("apps", "Deployment", c)}, ops...))
 		}
-		if err := g.writeYAML(shard+"/kustomization.yaml", k); err != nil {
+		if err := g.writeYAML(dir+"/kustomization.yaml", k); err != nil {
 			return nil, err
 		}
-		out.resources = append(out.resources, shard)
+		out.resources = append(out.resources, dir)
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fluxcd/pkg/ssa"
 	corev1 "k8s.io/api/core/v1"
@@ -169,7 +170,13 @@ func eventMessage(msg string) string {
 		more := fmt.Sprintf("\n… and %d more", len(lines)-i)
 		if b.Len()+len(l)+1+len(more) > maxEventMessage {
 			if i == 0 {
-				return l[:maxEventMessage-len("…")] + "…"
+				// The first line does not fit with the count: cut it on a
+				// rune boundary and count the other lines.
+				rest := ""
+				if len(lines) > 1 {
+					rest = fmt.Sprintf("\n… and %d more", len(lines)-1)
+				}
+				return truncateUTF8(l, maxEventMessage-len("…")-len(rest)) + "…" + rest
 			}
 			b.WriteString(more)
 			return b.String()
@@ -180,6 +187,18 @@ func eventMessage(msg string) string {
 		b.WriteString(l)
 	}
 	return b.String()
+}
+
+// truncateUTF8 returns the longest prefix of s of at most n bytes that does
+// not split a UTF-8 sequence.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // requeueAfter is the instance's interval with up to 10% jitter, so that

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 )
@@ -54,5 +55,35 @@ func TestForcedNeedsForceAtEqualToANewRequestedAt(t *testing.T) {
 				t.Errorf("forced = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestEventMessagesWithALongFirstLineAreCutNotPanicking(t *testing.T) {
+	// A long patch target name puts a first line of about 1,000 bytes into
+	// a build error; every first-line length around the limit must fit.
+	for n := maxEventMessage - 40; n <= maxEventMessage+40; n++ {
+		for _, rest := range []string{"", "\nsecond line", "\n" + strings.Repeat("y", 30) + "\nthird"} {
+			first := strings.Repeat("é", n/2) + strings.Repeat("x", n%2) // two-byte runes: a cut may split one
+			msg := first + rest
+			var got string
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("first line %d bytes, message %d bytes: panic %v", n, len(msg), r)
+					}
+				}()
+				got = eventMessage(msg)
+			}()
+			if len(got) > maxEventMessage {
+				t.Fatalf("first line %d bytes: %d bytes, the limit is %d", n, len(got), maxEventMessage)
+			}
+			if !utf8.ValidString(got) {
+				t.Fatalf("first line %d bytes: the message is not valid UTF-8 (a rune was split)", n)
+			}
+			if len(msg) > maxEventMessage && rest != "" && !strings.HasSuffix(got, fmt.Sprintf("… and %d more", strings.Count(rest, "\n"))) &&
+				!strings.HasSuffix(got, rest) {
+				t.Fatalf("first line %d bytes: the message does not say what was left out: %q", n, got[len(got)-30:])
+			}
+		}
 	}
 }

@@ -378,7 +378,7 @@ func (r *FluxInstanceReconciler) removeFlux(ctx context.Context, obj *apiv1.Flux
 		logger.Error(err, "the Flux controllers did not stop in time")
 	}
 	for _, crd := range crds {
-		r.stripFinalizers(ctx, crd.GetName())
+		r.stripFinalizers(ctx, crd.GetName(), opts.Inclusions)
 	}
 	sorted := append([]*unstructured.Unstructured(nil), objects...)
 	sort.Sort(sort.Reverse(ssa.SortableUnstructureds(sorted)))
@@ -387,8 +387,15 @@ func (r *FluxInstanceReconciler) removeFlux(ctx context.Context, obj *apiv1.Flux
 	}
 }
 
-// stripFinalizers removes the finalizers of every object of a Flux CRD.
-func (r *FluxInstanceReconciler) stripFinalizers(ctx context.Context, crdName string) {
+// fluxFinalizer is the finalizer Flux's controllers put on their objects.
+const fluxFinalizer = "finalizers.fluxcd.io"
+
+// stripFinalizers removes Flux's finalizer from every object of a Flux CRD
+// this instance installed. status.inventory names the CRD, and the status
+// is not proof of ownership: a CRD is touched only when it carries the
+// instance's owner labels and is of a Flux group, and only Flux's own
+// finalizer is removed, never another controller's.
+func (r *FluxInstanceReconciler) stripFinalizers(ctx context.Context, crdName string, owner map[string]string) {
 	logger := log.FromContext(ctx)
 	crd := &unstructured.Unstructured{}
 	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
@@ -396,6 +403,17 @@ func (r *FluxInstanceReconciler) stripFinalizers(ctx context.Context, crdName st
 		return
 	}
 	group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+	labels := crd.GetLabels()
+	for k, v := range owner {
+		if labels[k] != v {
+			logger.Info("left the finalizers of a CRD the instance did not install", "crd", crdName)
+			return
+		}
+	}
+	if !strings.HasSuffix(group, ".fluxcd.io") || group == apiv1.GroupVersion.Group {
+		logger.Info("left the finalizers of a CRD that is not Flux's", "crd", crdName)
+		return
+	}
 	kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
 	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
 	version := ""
@@ -416,11 +434,11 @@ func (r *FluxInstanceReconciler) stripFinalizers(ctx context.Context, crdName st
 	}
 	for i := range list.Items {
 		item := &list.Items[i]
-		if len(item.GetFinalizers()) == 0 {
+		if !slices.Contains(item.GetFinalizers(), fluxFinalizer) {
 			continue
 		}
 		patch := client.MergeFrom(item.DeepCopy())
-		item.SetFinalizers(nil)
+		item.SetFinalizers(slices.DeleteFunc(item.GetFinalizers(), func(f string) bool { return f == fluxFinalizer }))
 		if err := r.Client.Patch(ctx, item, patch); err != nil && !apierrors.IsNotFound(err) {
 			logger.Error(err, "failed to remove the finalizers", "kind", kind, "name", item.GetName(), "namespace", item.GetNamespace())
 		}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -133,6 +134,56 @@ func TestFluxInstanceValidation(t *testing.T) {
 				fi.Spec.Cluster = &apiv1.Cluster{MultitenantWorkloadIdentity: true}
 			},
 			message: []string{"spec.cluster.objectLevelWorkloadIdentity must be true when spec.cluster.multitenantWorkloadIdentity is true"},
+		},
+		{
+			name:    "a shard named by a URL is rejected (it would be fetched as a kustomize resource)",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{"https://attacker.example/x.yaml"}} },
+			message: []string{"spec.sharding.shards[0]", "should match"},
+		},
+		{
+			name:    "a shard named by a Git repository is rejected",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{"shard1", "github.com/org/repo"}} },
+			message: []string{"spec.sharding.shards[1]", "should match"},
+		},
+		{
+			name:    "a shard name longer than the limit is rejected",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{strings.Repeat("a", apiv1.MaxShardNameLength+1)}} },
+			message: []string{"spec.sharding.shards[0]", fmt.Sprintf("may not be more than %d bytes", apiv1.MaxShardNameLength)},
+		},
+		{
+			name: "more shards than the limit are rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sharding = &apiv1.Sharding{}
+				for i := range apiv1.MaxShards + 1 {
+					fi.Spec.Sharding.Shards = append(fi.Spec.Sharding.Shards, fmt.Sprintf("s%d", i))
+				}
+			},
+			message: []string{"spec.sharding.shards", fmt.Sprintf("must have at most %d items", apiv1.MaxShards)},
+		},
+		{
+			name:    "a sharding key that is not a label name is rejected (it goes into label selectors)",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Sharding = &apiv1.Sharding{Key: "a,b in (c)", Shards: []string{"s1"}} },
+			message: []string{"spec.sharding.key", "should match"},
+		},
+		{
+			name:    "a cluster domain that is not a DNS name is rejected (it goes into URLs and arguments)",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Cluster = &apiv1.Cluster{Domain: "evil.example/x?y=z --flag"} },
+			message: []string{"spec.cluster.domain", "should match"},
+		},
+		{
+			name: "more patches than the limit are rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Kustomize = &apiv1.Kustomize{}
+				for range apiv1.MaxPatches + 1 {
+					fi.Spec.Kustomize.Patches = append(fi.Spec.Kustomize.Patches, apiv1.Patch{Patch: "- op: test\n  path: /x\n  value: 1\n"})
+				}
+			},
+			message: []string{"spec.kustomize.patches", fmt.Sprintf("must have at most %d items", apiv1.MaxPatches)},
+		},
+		{
+			name:    "a tenant service account that is not a name is rejected",
+			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Cluster = &apiv1.Cluster{TenantDefaultServiceAccount: "default --no-remote-bases=false"} },
+			message: []string{"spec.cluster.tenantDefaultServiceAccount", "should match"},
 		},
 		{
 			name:    "sharding without shards is rejected",

@@ -168,6 +168,19 @@ func TestAFluxInstanceOnTheLocalCluster(t *testing.T) {
 					return nil
 				}))
 			})).
+		Assess("no Flux controller may write a FluxInstance, which is as good as cluster-admin; notification-controller may read it",
+			step(func(t *testing.T) {
+				for _, sa := range []string{"source-controller", "notification-controller", "image-reflector-controller"} {
+					for _, verb := range []string{"update", "patch", "delete", "create"} {
+						out, _ := kubectl(context.Background(), "auth", "can-i", verb, "fluxinstances.fluxcd.controlplane.io", "-n", "flux-system",
+							"--as=system:serviceaccount:flux-system:"+sa)
+						assert.Equal(t, "no", strings.TrimSpace(out), "kubectl auth can-i %s fluxinstances --as %s", verb, sa)
+					}
+				}
+				out, _ := kubectl(context.Background(), "auth", "can-i", "list", "fluxinstances.fluxcd.controlplane.io", "-n", "flux-system",
+					"--as=system:serviceaccount:flux-system:notification-controller")
+				assert.Equal(t, "yes", strings.TrimSpace(out), "notification-controller reads the FluxInstances its Alerts name")
+			})).
 		Assess("flux_instance_info shows the instance ready at v2.6.4",
 			step(func(t *testing.T) {
 				waitInstanceSeries(t, exporterMetrics, map[string]string{"ready": "True", "reason": apiv1.ReconciliationSucceededReason,

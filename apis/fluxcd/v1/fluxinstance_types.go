@@ -17,6 +17,19 @@ const DefaultInstanceInterval = time.Hour
 // `fluxcd.controlplane.io/reconcileTimeout` is not set.
 const DefaultInstanceTimeout = 5 * time.Minute
 
+// Limits of a FluxInstance spec. The CRD's markers below carry the same
+// numbers (a test compares them) and the installer's build checks them too,
+// for instances built offline.
+const (
+	// MaxShards bounds spec.sharding.shards.
+	MaxShards = 64
+	// MaxShardNameLength bounds a shard name: the name becomes the suffix
+	// of Deployments, Services and label values of at most 63 characters.
+	MaxShardNameLength = 32
+	// MaxPatches bounds spec.kustomize.patches.
+	MaxPatches = 100
+)
+
 // FluxInstanceSpec declares the Flux installation the installer keeps in place.
 // +kubebuilder:validation:XValidation:rule="!has(self.sharding) || !has(self.sharding.storage) || self.sharding.storage != 'persistent' || has(self.storage)",message="spec.storage must be set when spec.sharding.storage is 'persistent'"
 type FluxInstanceSpec struct {
@@ -126,8 +139,11 @@ type Cluster struct {
 	// +optional
 	Size string `json:"size,omitempty"`
 
-	// Domain is the cluster DNS domain. Defaults to 'cluster.local'.
+	// Domain is the cluster DNS domain, a DNS subdomain with an optional
+	// trailing dot. Defaults to 'cluster.local'.
 	// +kubebuilder:default:=cluster.local
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\.?$`
 	// +optional
 	Domain string `json:"domain,omitempty"`
 
@@ -137,6 +153,8 @@ type Cluster struct {
 
 	// TenantDefaultServiceAccount is the service account used by default in
 	// tenant namespaces when Multitenant is true.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional
 	TenantDefaultServiceAccount string `json:"tenantDefaultServiceAccount,omitempty"`
 
@@ -160,25 +178,37 @@ type Cluster struct {
 	// TenantDefaultDecryptionServiceAccount is the service account
 	// kustomize-controller decrypts with by default when
 	// MultitenantWorkloadIdentity is true. Defaults to 'default'.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional
 	TenantDefaultDecryptionServiceAccount string `json:"tenantDefaultDecryptionServiceAccount,omitempty"`
 
 	// TenantDefaultKubeConfigServiceAccount is the service account the
 	// appliers read remote cluster kubeconfigs with by default when
 	// MultitenantWorkloadIdentity is true. Defaults to 'default'.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	// +optional
 	TenantDefaultKubeConfigServiceAccount string `json:"tenantDefaultKubeConfigServiceAccount,omitempty"`
 }
 
 // Sharding configures controller shards.
 type Sharding struct {
-	// Key is the label key used to shard objects.
+	// Key is the label key used to shard objects: a qualified label name
+	// ('[prefix/]name').
 	// +kubebuilder:default:=sharding.fluxcd.io/key
+	// +kubebuilder:validation:MaxLength=317
+	// +kubebuilder:validation:Pattern=`^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`
 	// +optional
 	Key string `json:"key,omitempty"`
 
-	// Shards lists the shard names.
+	// Shards lists the shard names: each a DNS label of at most 32
+	// characters, as it becomes the suffix of the shard's Deployments and
+	// the value of its label.
 	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +listType=set
 	// +required
 	Shards []string `json:"shards"`
@@ -204,6 +234,7 @@ type Storage struct {
 // Kustomize holds patches applied to the Flux manifests.
 type Kustomize struct {
 	// Patches are strategic merge or JSON 6902 patches with optional targets.
+	// +kubebuilder:validation:MaxItems=100
 	// +optional
 	Patches []Patch `json:"patches,omitempty"`
 }

@@ -17,7 +17,8 @@ type ClusterApplyConfiguration struct {
 	Type *string `json:"type,omitempty"`
 	// Size is the vertical scaling profile of the controllers.
 	Size *string `json:"size,omitempty"`
-	// Domain is the cluster DNS domain. Defaults to 'cluster.local'.
+	// Domain is the cluster DNS domain, a DNS subdomain with an optional
+	// trailing dot. Defaults to 'cluster.local'.
 	Domain *string `json:"domain,omitempty"`
 	// Multitenant enables the multi-tenancy lockdown. Defaults to false.
 	Multitenant *bool `json:"multitenant,omitempty"`

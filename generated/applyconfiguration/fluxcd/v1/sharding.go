@@ -13,9 +13,12 @@ package v1
 //
 // Sharding configures controller shards.
 type ShardingApplyConfiguration struct {
-	// Key is the label key used to shard objects.
+	// Key is the label key used to shard objects: a qualified label name
+	// ('[prefix/]name').
 	Key *string `json:"key,omitempty"`
-	// Shards lists the shard names.
+	// Shards lists the shard names: each a DNS label of at most 32
+	// characters, as it becomes the suffix of the shard's Deployments and
+	// the value of its label.
 	Shards []string `json:"shards,omitempty"`
 	// Storage selects ephemeral or persistent storage for source-controller shards.
 	Storage *string `json:"storage,omitempty"`
