@@ -136,18 +136,24 @@ func TestFluxInstanceValidation(t *testing.T) {
 			message: []string{"spec.cluster.objectLevelWorkloadIdentity must be true when spec.cluster.multitenantWorkloadIdentity is true"},
 		},
 		{
-			name:    "a shard named by a URL is rejected (it would be fetched as a kustomize resource)",
-			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{"https://attacker.example/x.yaml"}} },
+			name: "a shard named by a URL is rejected (it would be fetched as a kustomize resource)",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{"https://attacker.example/x.yaml"}}
+			},
 			message: []string{"spec.sharding.shards[0]", "should match"},
 		},
 		{
-			name:    "a shard named by a Git repository is rejected",
-			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{"shard1", "github.com/org/repo"}} },
+			name: "a shard named by a Git repository is rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{"shard1", "github.com/org/repo"}}
+			},
 			message: []string{"spec.sharding.shards[1]", "should match"},
 		},
 		{
-			name:    "a shard name longer than the limit is rejected",
-			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{strings.Repeat("a", apiv1.MaxShardNameLength+1)}} },
+			name: "a shard name longer than the limit is rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sharding = &apiv1.Sharding{Shards: []string{strings.Repeat("a", apiv1.MaxShardNameLength+1)}}
+			},
 			message: []string{"spec.sharding.shards[0]", fmt.Sprintf("may not be more than %d bytes", apiv1.MaxShardNameLength)},
 		},
 		{
@@ -161,8 +167,10 @@ func TestFluxInstanceValidation(t *testing.T) {
 			message: []string{"spec.sharding.shards", fmt.Sprintf("must have at most %d items", apiv1.MaxShards)},
 		},
 		{
-			name:    "a sharding key that is not a label name is rejected (it goes into label selectors)",
-			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Sharding = &apiv1.Sharding{Key: "a,b in (c)", Shards: []string{"s1"}} },
+			name: "a sharding key that is not a label name is rejected (it goes into label selectors)",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sharding = &apiv1.Sharding{Key: "a,b in (c)", Shards: []string{"s1"}}
+			},
 			message: []string{"spec.sharding.key", "should match"},
 		},
 		{
@@ -181,8 +189,10 @@ func TestFluxInstanceValidation(t *testing.T) {
 			message: []string{"spec.kustomize.patches", fmt.Sprintf("must have at most %d items", apiv1.MaxPatches)},
 		},
 		{
-			name:    "a tenant service account that is not a name is rejected",
-			mutate:  func(fi *apiv1.FluxInstance) { fi.Spec.Cluster = &apiv1.Cluster{TenantDefaultServiceAccount: "default --no-remote-bases=false"} },
+			name: "a tenant service account that is not a name is rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Cluster = &apiv1.Cluster{TenantDefaultServiceAccount: "default --no-remote-bases=false"}
+			},
 			message: []string{"spec.cluster.tenantDefaultServiceAccount", "should match"},
 		},
 		{
