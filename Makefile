@@ -201,6 +201,18 @@ test-e2e: testenv build ## Run the end-to-end tests on a local kwok cluster, the
 test-faults: testenv build ## Run only the fault suite (API server outage, CRD deleted, ...) on a local kwok cluster; see docs/reliability.md.
 	cd tests && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) -tags e2e -run '^TestFault' ./e2e/
 
+# The fuzzers of the parsers that take untrusted input: module, package and
+# target. `go test` runs each seed corpus (and testdata/fuzz/) as a test.
+FUZZ_TIME ?= 60s
+FUZZ_TARGETS := controllers:./builder:FuzzBuild controllers:./distribution:FuzzExtractTarGz internal:./fluxobj:FuzzSafeURL
+
+.PHONY: fuzz
+fuzz: ## Run each fuzzer (FluxInstance build, artifact extractor, URL scrubber) for FUZZ_TIME (default 60s); a crasher is written to the package's testdata/fuzz/.
+	for t in $(FUZZ_TARGETS); do IFS=: read -r mod pkg target <<< "$$t"; \
+	  echo ">> $$target ($$mod/$$pkg, $(FUZZ_TIME))"; \
+	  (cd $$mod && go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZ_TIME) $$pkg) || exit 1; \
+	done
+
 BENCH_SIZES ?= 1200,12000,50000
 export BENCH_SIZES
 

@@ -86,7 +86,7 @@ func (w *ArtifactWatcher) check(ctx context.Context) error {
 	if digest == fi.Status.LastArtifactRevision {
 		return nil
 	}
-	log.FromContext(ctx).Info("the distribution artifact moved: reconciling", "artifact", d.Artifact,
+	log.FromContext(ctx).Info("the distribution artifact moved: reconciling", "artifact", distribution.RedactArtifactURL(d.Artifact),
 		"from", fi.Status.LastArtifactRevision, "to", digest)
 	patch := client.MergeFrom(fi.DeepCopy())
 	if fi.Annotations == nil {
