@@ -308,24 +308,91 @@ func ReadyCondition(obj map[string]any) map[string]any {
 
 // SafeURL returns u without what may carry a credential: the user info
 // (an ssh:// URL keeps its user name, which is never a secret with key
-// authentication), the query and the fragment. A value that does not parse as
-// a URL with a host loses everything up to its last '@'.
+// authentication), the query and the fragment, whether u parses as a URL or
+// not. The result never holds a raw '?' or '#' (a %3F or %23 in the path of a
+// URL that parses stays, escaped: it is part of the path).
+//
+// A URL that parses with a host is read as RFC 3986 reads it, and also loses
+// the user info of a URL in its path (https://proxy/https://user:token@host/
+// repo). Its user info ends at the first '/': a password with a raw '/', not
+// %2F, may be taken for a host and a path, as Git and Flux take it.
+//
+// A value that does not parse, or has no host (an scp-like
+// git@github.com:org/repo, a Bucket endpoint host:port), keeps its scheme://
+// and what lies between its last '@' and its first '?' or '#', or nothing
+// when an '@' comes after a '?' or '#', as it cannot be told whether that
+// '?' or '#' is in a password or that '@' in a query.
 func SafeURL(u string) string {
 	if u == "" {
 		return ""
 	}
 	if p, err := url.Parse(u); err == nil && p.Host != "" {
-		if p.Scheme == "ssh" && p.User != nil {
+		if p.Scheme == "ssh" && p.User != nil && p.User.Username() != "" {
 			p.User = url.User(p.User.Username())
 		} else {
 			p.User = nil
 		}
 		p.RawQuery, p.ForceQuery = "", false
 		p.Fragment, p.RawFragment = "", ""
+		// On the escaped path, so that escapes stay as they were.
+		if ep := p.EscapedPath(); strings.Contains(ep, "@") {
+			if safe := dropUserInfo(ep); safe != ep {
+				path, err := url.PathUnescape(safe)
+				if err != nil { // not expected: no escape spans a '/' or '@'
+					return ""
+				}
+				p.Path, p.RawPath = path, safe
+			}
+		}
 		return p.String()
 	}
-	if i := strings.LastIndex(u, "@"); i >= 0 {
-		return u[i+1:]
+	scheme, rest := "", u
+	if i := strings.Index(u, "://"); i > 0 && validScheme(u[:i]) {
+		scheme, rest = u[:i+3], u[i+3:]
 	}
-	return u
+	end := strings.IndexAny(rest, "?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at > end {
+		return ""
+	}
+	return scheme + rest[at+1:end]
+}
+
+// dropUserInfo drops the user info of every authority in path: from each
+// "//" to the last '@' before the next '/'.
+func dropUserInfo(path string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(path, "//")
+		if i < 0 {
+			b.WriteString(path)
+			return b.String()
+		}
+		b.WriteString(path[:i+2])
+		path = path[i+2:]
+		end := strings.IndexByte(path, '/')
+		if end < 0 {
+			end = len(path)
+		}
+		if at := strings.LastIndexByte(path[:end], '@'); at >= 0 {
+			path = path[at+1:]
+		}
+	}
+}
+
+// validScheme tells whether s is a URL scheme: a letter, then letters,
+// digits, '+', '-' or '.'.
+func validScheme(s string) bool {
+	for i, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
