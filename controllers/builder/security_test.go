@@ -8,10 +8,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
@@ -139,5 +141,38 @@ func TestACancelledBuildStopsBeforeKustomizeRuns(t *testing.T) {
 	_, runs, err := buildCounting(ctx, Request{Spec: &spec, Distribution: distribution.Embedded()})
 	if !errors.Is(err, context.Canceled) || runs > 1 {
 		t.Errorf("a cancelled build: %v after %d kustomize runs, want context.Canceled before any", err, runs)
+	}
+}
+
+// crd-controller is bound to source-, notification- and the image
+// controllers; writing a FluxInstance is as good as cluster-admin, so none
+// of them may.
+func TestNoFluxControllerMayWriteTheOperatorsKinds(t *testing.T) {
+	spec := defaultSpec()
+	spec.Components = allComponents()
+	res := build(t, spec)
+	found := false
+	for _, o := range res.Objects {
+		if o.GetKind() != "ClusterRole" && o.GetKind() != "Role" {
+			continue
+		}
+		rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+		for _, r := range rules {
+			rule, _ := r.(map[string]any)
+			groups, _, _ := unstructured.NestedStringSlice(rule, "apiGroups")
+			verbs, _, _ := unstructured.NestedStringSlice(rule, "verbs")
+			if !slices.Contains(groups, apiv1.GroupVersion.Group) && !slices.Contains(groups, "*") {
+				continue
+			}
+			found = found || o.GetName() == "crd-controller-flux-system"
+			for _, v := range verbs {
+				if v != "get" && v != "list" && v != "watch" {
+					t.Errorf("%s %s grants %q on %v", o.GetKind(), o.GetName(), v, groups)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("crd-controller does not let notification-controller read the FluxInstances its Alerts name")
 	}
 }
