@@ -503,9 +503,9 @@ func cleanPath(name string) (string, error) {
 // quoteName quotes an entry name for an error, cut to its first 200 bytes:
 // names come from the archive, which may make them long or unprintable.
 func quoteName(name string) string {
-	const max = 200
-	if len(name) > max {
-		return strconv.Quote(name[:max]) + fmt.Sprintf("… (%d bytes)", len(name))
+	const maxLen = 200
+	if len(name) > maxLen {
+		return strconv.Quote(name[:maxLen]) + fmt.Sprintf("… (%d bytes)", len(name))
 	}
 	return strconv.Quote(name)
 }
