@@ -25,11 +25,7 @@ import (
 
 // Labels the build puts on every object.
 const (
-	ManagedByLabel      = "app.kubernetes.io/managed-by"
 	ManagedBy           = "flux-operator"
-	InstanceLabel       = "app.kubernetes.io/instance"
-	VersionLabel        = "app.kubernetes.io/version"
-	PartOfLabel         = "app.kubernetes.io/part-of"
 	OwnerNameLabel      = "fluxcd.controlplane.io/name"
 	OwnerNamespaceLabel = "fluxcd.controlplane.io/namespace"
 	PruneAnnotation     = "fluxcd.controlplane.io/prune"

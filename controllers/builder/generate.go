@@ -22,11 +22,22 @@ func newKustomization() *types.Kustomization {
 
 func (g *generator) has(c string) bool { return slices.Contains(g.components, c) }
 
-func (g *generator) domain() string {
-	if c := g.spec.Cluster; c != nil && strings.TrimSuffix(c.Domain, ".") != "" {
+func (g *generator) domain() string { return ClusterDomain(g.spec) }
+
+// ClusterDomain is the instance's cluster DNS domain without a trailing
+// dot, cluster.local by default.
+func ClusterDomain(spec *apiv1.FluxInstanceSpec) string {
+	if c := spec.Cluster; c != nil && strings.TrimSuffix(c.Domain, ".") != "" {
 		return strings.TrimSuffix(c.Domain, ".")
 	}
 	return defaultDomain
+}
+
+// NotificationAddress is the event receiver of the notification-controller
+// an instance installs in namespace: the controllers' --events-addr and
+// where the installer sends its own events.
+func NotificationAddress(namespace string, spec *apiv1.FluxInstanceSpec) string {
+	return fmt.Sprintf("http://notification-controller.%s.svc.%s./", namespace, ClusterDomain(spec))
 }
 
 func (g *generator) networkPolicy() bool {
@@ -298,7 +309,7 @@ func (g *generator) podPatch() types.Patch {
 func (g *generator) eventsPatches() []types.Patch {
 	addr := ""
 	if g.has(NotificationController) {
-		addr = fmt.Sprintf("http://notification-controller.%s.svc.%s./", g.req.Namespace, g.domain())
+		addr = NotificationAddress(g.req.Namespace, g.spec)
 	}
 	var comps []string
 	for _, c := range g.components {
@@ -403,7 +414,7 @@ func (g *generator) multitenantPatches() []types.Patch {
 	}
 	sa := c.TenantDefaultServiceAccount
 	if sa == "" {
-		sa = defaultTenantServiceAccout
+		sa = defaultTenantServiceAccount
 	}
 	var out []types.Patch
 	var noCross []string
@@ -511,7 +522,7 @@ func (g *generator) metadataTransformers() error {
 		maps.Copy(annotations, cm.Annotations)
 	}
 	maps.Copy(labels, map[string]string{
-		ManagedByLabel: ManagedBy, InstanceLabel: g.req.Namespace, VersionLabel: g.version, PartOfLabel: "flux",
+		apiv1.ManagedByLabel: ManagedBy, apiv1.InstanceLabel: g.req.Namespace, apiv1.VersionLabel: g.version, apiv1.PartOfLabel: "flux",
 		OwnerNameLabel: g.req.Name, OwnerNamespaceLabel: g.req.Namespace,
 	})
 	fieldSpecs := func(p string) []map[string]any { return []map[string]any{{"path": p, "create": true}} }

@@ -44,7 +44,7 @@ func (g *generator) workloadIdentity() (patches []types.Patch, keepTokens bool, 
 	if multitenant {
 		or := func(v string) string {
 			if v == "" {
-				return defaultTenantServiceAccout
+				return defaultTenantServiceAccount
 			}
 			return v
 		}

@@ -12,25 +12,22 @@ import (
 
 // Component names.
 const (
-	SourceController           = "source-controller"
-	KustomizeController        = "kustomize-controller"
-	HelmController             = "helm-controller"
-	NotificationController     = "notification-controller"
-	ImageReflectorController   = "image-reflector-controller"
-	ImageAutomationController  = "image-automation-controller"
-	SourceWatcher              = "source-watcher"
-	defaultDomain              = "cluster.local"
-	defaultShardingKey         = "sharding.fluxcd.io/key"
-	defaultSyncInterval        = "1m0s"
-	defaultTenantServiceAccout = "default"
+	SourceController            = "source-controller"
+	KustomizeController         = "kustomize-controller"
+	HelmController              = "helm-controller"
+	NotificationController      = "notification-controller"
+	ImageReflectorController    = "image-reflector-controller"
+	ImageAutomationController   = "image-automation-controller"
+	SourceWatcher               = "source-watcher"
+	defaultDomain               = "cluster.local"
+	defaultShardingKey          = "sharding.fluxcd.io/key"
+	defaultSyncInterval         = "1m0s"
+	defaultTenantServiceAccount = "default"
 )
 
 // AllComponents are the components a FluxInstance may list, in install order.
 var AllComponents = []string{SourceController, KustomizeController, HelmController, NotificationController,
 	ImageReflectorController, ImageAutomationController, SourceWatcher}
-
-// DefaultComponents are installed when spec.components is empty.
-var DefaultComponents = []string{SourceController, KustomizeController, HelmController, NotificationController}
 
 // shardable are the components copied once per shard; notification-controller
 // never is. source-watcher is from Flux 2.9.
@@ -44,11 +41,8 @@ func shardable(minor uint64) []string {
 
 // components returns the spec's components in install order, checked.
 func components(spec *apiv1.FluxInstanceSpec, minor uint64) ([]string, error) {
-	if len(spec.Components) == 0 {
-		return DefaultComponents, nil
-	}
 	seen := map[string]bool{}
-	for _, c := range spec.Components {
+	for _, c := range spec.GetComponents() {
 		name := string(c)
 		if !slices.Contains(AllComponents, name) {
 			return nil, fmt.Errorf("spec.components: %q is not a Flux component: use %s", name, strings.Join(AllComponents, ", "))

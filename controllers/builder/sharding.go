@@ -3,6 +3,7 @@ package builder
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/resid"
@@ -45,7 +46,7 @@ func (g *generator) sharding() (*shardOutput, error) {
 		seen[shard] = true
 	}
 	// The main controllers leave the shards' objects alone.
-	out.patches = append(out.patches, patch(&types.Selector{ResId: resID("apps", "Deployment", joinAlt(comps)),
+	out.patches = append(out.patches, patch(&types.Selector{ResId: resID("apps", "Deployment", strings.Join(comps, "|")),
 		AnnotationSelector: "!" + ShardRoleAnnotation}, addArgs("--watch-label-selector=!"+key)...))
 
 	persistent := s.Storage == "persistent" && g.spec.Storage != nil && slices.Contains(comps, SourceController)
@@ -103,15 +104,4 @@ func (g *generator) sharding() (*shardOutput, error) {
 		out.resources = append(out.resources, dir)
 	}
 	return out, nil
-}
-
-func joinAlt(ss []string) string {
-	s := ""
-	for i, x := range ss {
-		if i > 0 {
-			s += "|"
-		}
-		s += x
-	}
-	return s
 }

@@ -2,8 +2,6 @@ package controller
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 
 	fluxevents "github.com/fluxcd/pkg/runtime/events"
@@ -12,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/builder"
 )
 
 // RevisionAnnotation carries the revision an event is about, on the
@@ -122,11 +121,7 @@ func (n *Notifier) address(obj *apiv1.FluxInstance) string {
 // InClusterNotificationAddress is the event receiver of the
 // notification-controller an instance installs.
 func InClusterNotificationAddress(obj *apiv1.FluxInstance) string {
-	domain := "cluster.local"
-	if obj.Spec.Cluster != nil && obj.Spec.Cluster.Domain != "" {
-		domain = obj.Spec.Cluster.Domain
-	}
-	return fmt.Sprintf("http://notification-controller.%s.svc.%s./", obj.Namespace, strings.TrimSuffix(domain, "."))
+	return builder.NotificationAddress(obj.Namespace, &obj.Spec)
 }
 
 // Start delivers queued events until ctx is done. An event being delivered

@@ -19,7 +19,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
+	ctrlbuilder "sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/controllers/distribution"
 )
 
@@ -71,7 +72,7 @@ type FluxInstanceReconciler struct {
 func (r *FluxInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("fluxinstance").
-		For(&apiv1.FluxInstance{}, builder.WithPredicates(
+		For(&apiv1.FluxInstance{}, ctrlbuilder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}),
 		)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
@@ -232,13 +233,8 @@ func failure(reason string, stalled bool, err error) *outcome {
 // finish is the one place that turns an outcome into conditions, events,
 // the history and the request for a fresh report.
 func (r *FluxInstanceReconciler) finish(ctx context.Context, orig, obj *apiv1.FluxInstance, o *outcome, took time.Duration) (ctrl.Result, error) {
-	if o.err != nil && ctx.Err() != nil {
-		// The manager is stopping (SIGTERM, a lost Lease): the run was cut
-		// short, it did not fail. A Warning or a Ready=False saying it
-		// failed would be false; whoever leads next runs it again.
-		log.FromContext(ctx).Info("reconciliation interrupted: the manager is stopping; the next leader runs it again",
-			"error", o.err.Error())
-		return ctrl.Result{}, nil
+	if bootstrap.Interrupted(ctx, o.err) {
+		return ctrl.Result{}, nil // no condition or event says a run failed that was only cut short
 	}
 	apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.ReconcilingCondition)
 	if v := obj.GetAnnotations()[apiv1.ReconcileRequestAnnotation]; v != "" {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
@@ -331,7 +332,7 @@ func changeLines(cs *ssa.ChangeSet) []string {
 // never keep the finalizer.
 func (r *FluxInstanceReconciler) uninstall(ctx context.Context, obj *apiv1.FluxInstance) error {
 	logger := log.FromContext(ctx)
-	if !controllerutilContains(obj) {
+	if !controllerutil.ContainsFinalizer(obj, apiv1.Finalizer) {
 		return nil
 	}
 	start := time.Now()
@@ -346,10 +347,6 @@ func (r *FluxInstanceReconciler) uninstall(ctx context.Context, obj *apiv1.FluxI
 		return fmt.Errorf("failed to remove the finalizer: %w", err)
 	}
 	return nil
-}
-
-func controllerutilContains(obj *apiv1.FluxInstance) bool {
-	return slices.Contains(obj.Finalizers, apiv1.Finalizer)
 }
 
 // removeFlux stops the controllers, strips the finalizers of every Flux
@@ -415,14 +412,7 @@ func (r *FluxInstanceReconciler) stripFinalizers(ctx context.Context, crdName st
 		return
 	}
 	kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
-	versions, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
-	version := ""
-	for _, v := range versions {
-		vm, _ := v.(map[string]any)
-		if s, _ := vm["storage"].(bool); s {
-			version, _ = vm["name"].(string)
-		}
-	}
+	version := storageVersion(crd)
 	if version == "" {
 		return
 	}

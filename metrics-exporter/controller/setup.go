@@ -89,11 +89,11 @@ func ConfigureManager(namespace string, allow metrics.Allowlist, mo *ctrl.Option
 // Exporter is the exporter wired into a manager.
 type Exporter struct {
 	// Resources serves flux_resource_info and the not-ready timestamps;
-	// Report the report gauges; Instances flux_instance_info.
-	Resources            *metrics.Exposition
-	ReportSet, Instances *metrics.Snapshot
-	Report               *ReportReconciler
-	Instance             *InstanceReconciler
+	// Instances flux_instance_info.
+	Resources *metrics.Exposition
+	Instances *metrics.Snapshot
+	Report    *ReportReconciler
+	Instance  *InstanceReconciler
 }
 
 // Setup adds the exporter's reconcilers to mgr, registers its collectors and

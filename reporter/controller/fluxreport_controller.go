@@ -4,6 +4,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -81,7 +82,7 @@ func (r *FluxReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			// Our own spec and status writes must not trigger a new report:
 			// only annotations (requestedAt, reconcile, reconcileEvery) do.
 			UpdateFunc: func(e event.UpdateEvent) bool {
-				return !equalAnnotations(e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations())
+				return !maps.Equal(e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations())
 			},
 		})).
 		// A Flux CRD deleted: report at once, which also stops the kind's
@@ -96,7 +97,7 @@ func (r *FluxReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				UpdateFunc:  func(event.UpdateEvent) bool { return false },
 				GenericFunc: func(event.GenericEvent) bool { return false },
 				DeleteFunc: func(e event.DeleteEvent) bool {
-					return e.Object.GetLabels()[report.PartOfLabel] == report.PartOfFlux
+					return e.Object.GetLabels()[apiv1.PartOfLabel] == report.PartOfFlux
 				},
 			})).
 		// One singleton object: one worker is all there is to do.
@@ -117,18 +118,6 @@ func (r *FluxReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		<-ctx.Done()
 		return nil
 	}))
-}
-
-func equalAnnotations(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }
 
 // ensureReport creates the FluxReport with an Unknown distribution when it is

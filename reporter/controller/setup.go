@@ -47,7 +47,7 @@ func ConfigureCache(namespace string, mo *ctrl.Options) error {
 	mo.Cache.ByObject = map[client.Object]cache.ByObject{
 		&appsv1.Deployment{}: {
 			Namespaces: map[string]cache.Config{namespace: {}},
-			Label:      labels.SelectorFromSet(labels.Set{report.PartOfLabel: report.PartOfFlux}),
+			Label:      labels.SelectorFromSet(labels.Set{apiv1.PartOfLabel: report.PartOfFlux}),
 		},
 		&apiv1.FluxReport{}: {Namespaces: map[string]cache.Config{namespace: {}}},
 	}

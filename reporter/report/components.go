@@ -19,7 +19,7 @@ import (
 // sorted by name, with its kstatus.
 func (c *Computer) components(ctx context.Context, res *Result) []apiv1.FluxComponentStatus {
 	var list appsv1.DeploymentList
-	if err := c.list(ctx, &list, client.InNamespace(c.Namespace), client.MatchingLabels{PartOfLabel: PartOfFlux}); err != nil {
+	if err := c.list(ctx, &list, client.InNamespace(c.Namespace), client.MatchingLabels{apiv1.PartOfLabel: PartOfFlux}); err != nil {
 		res.fail(err, "list Deployments in %s", c.Namespace)
 		return nil
 	}

@@ -24,10 +24,7 @@ import (
 
 // Labels and names a Flux installation carries.
 const (
-	PartOfLabel     = "app.kubernetes.io/part-of"
 	PartOfFlux      = "flux"
-	VersionLabel    = "app.kubernetes.io/version"
-	ManagedByLabel  = "app.kubernetes.io/managed-by"
 	BootstrapLabel  = "kustomize.toolkit.fluxcd.io/name"
 	BootstrapTool   = "flux bootstrap"
 	DistributionCRD = "gitrepositories.source.toolkit.fluxcd.io"
@@ -171,7 +168,7 @@ func (c *Computer) cluster(ctx context.Context, res *Result) *apiv1.ClusterInfo 
 // fluxKinds returns the kinds of the CRDs labelled part-of=flux, by kind name.
 func (c *Computer) fluxKinds(ctx context.Context) ([]fluxKind, error) {
 	var crds apiextensionsv1.CustomResourceDefinitionList
-	if err := c.Cache.List(ctx, &crds, client.MatchingLabels{PartOfLabel: PartOfFlux}); err != nil {
+	if err := c.Cache.List(ctx, &crds, client.MatchingLabels{apiv1.PartOfLabel: PartOfFlux}); err != nil {
 		return nil, err
 	}
 	kinds := make([]fluxKind, 0, len(crds.Items))
@@ -209,10 +206,10 @@ func distribution(kinds []fluxKind) apiv1.FluxDistributionStatus {
 		}
 		labels := k.crd.Labels
 		d.Status = apiv1.DistributionInstalled
-		d.Version = labels[VersionLabel]
+		d.Version = labels[apiv1.VersionLabel]
 		switch {
-		case labels[ManagedByLabel] != "":
-			d.ManagedBy = labels[ManagedByLabel]
+		case labels[apiv1.ManagedByLabel] != "":
+			d.ManagedBy = labels[apiv1.ManagedByLabel]
 		case labels[BootstrapLabel] != "":
 			d.ManagedBy = BootstrapTool
 		}

@@ -61,7 +61,7 @@ func TestDistributionManagedBy(t *testing.T) {
 		by     string
 	}{
 		{"no GitRepository CRD means Flux is not installed", nil, apiv1.DistributionNotInstalled, ""},
-		{"managed-by wins over the bootstrap label", crd(map[string]string{ManagedByLabel: "Helm", BootstrapLabel: "flux-system"}), apiv1.DistributionInstalled, "Helm"},
+		{"managed-by wins over the bootstrap label", crd(map[string]string{apiv1.ManagedByLabel: "Helm", BootstrapLabel: "flux-system"}), apiv1.DistributionInstalled, "Helm"},
 		{"the bootstrap label alone means flux bootstrap", crd(map[string]string{BootstrapLabel: "flux-system"}), apiv1.DistributionInstalled, BootstrapTool},
 	}
 	for _, tc := range cases {

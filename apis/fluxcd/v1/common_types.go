@@ -81,9 +81,6 @@ const (
 	// health check of the previous one, whose reconciliation starts over.
 	HealthCheckCanceledReason = "HealthCheckCanceled"
 
-	// InvalidSpecReason: the spec cannot be acted on as written.
-	InvalidSpecReason = "InvalidSpec"
-
 	// ReportPartialReason: part of a FluxReport could not be computed; the message names what.
 	ReportPartialReason = "ReportPartial"
 
@@ -139,3 +136,12 @@ func findCondition(conditions []metav1.Condition, conditionType string) *metav1.
 // the report's namespace, for clusters whose root Kustomization is not named
 // after the namespace. It wins over the reporter's --sync-name flag.
 const SyncNameAnnotation = "fluxcd.controlplane.io/syncName"
+
+// The recommended Kubernetes labels a Flux installation carries: the
+// installer's build puts them on every object, the reporter reads them.
+const (
+	PartOfLabel    = "app.kubernetes.io/part-of"
+	VersionLabel   = "app.kubernetes.io/version"
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	InstanceLabel  = "app.kubernetes.io/instance"
+)

@@ -459,11 +459,14 @@ var DefaultComponents = []Component{
 }
 
 // GetComponents returns spec.components, or DefaultComponents when empty.
-func (in *FluxInstance) GetComponents() []Component {
-	if len(in.Spec.Components) == 0 {
+func (in *FluxInstance) GetComponents() []Component { return in.Spec.GetComponents() }
+
+// GetComponents returns the components, or DefaultComponents when empty.
+func (in *FluxInstanceSpec) GetComponents() []Component {
+	if len(in.Components) == 0 {
 		return append([]Component(nil), DefaultComponents...)
 	}
-	return in.Spec.Components
+	return in.Components
 }
 
 // GetWait returns spec.wait, true when unset.
