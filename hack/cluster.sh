@@ -13,7 +13,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="${FLUX_OPERATOR_KUBE_BIN:-$root/bin/k8s/${KUBE_VERSION:-v1.37.2}-kwok-${KWOK_VERSION:-v0.8.0}}"
+. "$root/hack/versions.env"
+bin="${FLUX_OPERATOR_KUBE_BIN:-$root/bin/k8s/${KUBE_VERSION}-kwok-${KWOK_VERSION}}"
 name=${CLUSTER_NAME:-flux-operator}
 kubeconfig=${CLUSTER_KUBECONFIG:-$root/.cache/kubeconfig}
 nodes=${CLUSTER_NODES:-2}
@@ -40,7 +41,7 @@ up() {
     "$bin/kwokctl" start cluster --name "$name" >/dev/null 2>&1 || true
     "$bin/kwokctl" get kubeconfig --name "$name" >"$kubeconfig"
   else
-    echo ">> creating cluster $name (kube ${KUBE_VERSION:-v1.37.2}, kwok ${KWOK_VERSION:-v0.8.0})"
+    echo ">> creating cluster $name (kube ${KUBE_VERSION}, kwok ${KWOK_VERSION})"
     "$bin/kwokctl" create cluster \
       --name "$name" \
       --runtime binary \

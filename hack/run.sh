@@ -22,7 +22,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="${FLUX_OPERATOR_KUBE_BIN:-$root/bin/k8s/${KUBE_VERSION:-v1.37.2}-kwok-${KWOK_VERSION:-v0.8.0}}"
+. "$root/hack/versions.env"
+bin="${FLUX_OPERATOR_KUBE_BIN:-$root/bin/k8s/${KUBE_VERSION}-kwok-${KWOK_VERSION}}"
 ns=${RUNTIME_NAMESPACE:-flux-system}
 run_dir=${RUN_DIR:-$root/.cache/run}
 export PATH="$bin:$PATH"
@@ -74,13 +75,51 @@ start() { # name metrics-addr health-addr
   echo ">> started flux-operator-$name (pid $!, metrics $metrics, health $health, log $run_dir/$name.log)"
 }
 
-wait_ready() { # name health-addr
-  local name=$1 port=${2##*:}
-  for _ in $(seq 1 120); do
-    if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "${pids[@]}" 2>/dev/null; then break; fi
+# poll tries check [args...]: runs check every half second until it
+# succeeds (0), gives up (2 or more) or has run tries times (1).
+poll() {
+  local tries=$1 rc=1
+  shift
+  for _ in $(seq 1 "$tries"); do
+    "$@" && return 0 || rc=$?
+    if [ "$rc" -ge 2 ]; then return "$rc"; fi
     sleep 0.5
   done
+  return 1
+}
+
+binary_ready() { # port: 0 ready, 1 not yet, 2 a binary exited
+  curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0
+  kill -0 "${pids[@]}" 2>/dev/null || return 2
+  return 1
+}
+
+report_installed() {
+  [ "$(kubectl -n "$ns" get fluxreport/flux -o jsonpath='{.spec.distribution.status}' 2>/dev/null)" = Installed ]
+}
+
+report_has_ready() {
+  [ -n "$(kubectl -n "$ns" get fluxreport/flux -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" ]
+}
+
+scrape() { # sets metrics to the exporter's /metrics
+  metrics=$(curl -fsS "http://127.0.0.1:${exporter_metrics##*:}/metrics" 2>/dev/null || true)
+}
+
+metrics_have_report() {
+  scrape
+  grep -q '^flux_report_timestamp_seconds [1-9]' <<<"$metrics"
+}
+
+metrics_show_install() {
+  scrape
+  grep -q '^flux_instance_info{.*ready="True"' <<<"$metrics" && grep -q 'status="Installed"' <<<"$metrics" &&
+    { [ -z "$flux_objects" ] || grep -q '^flux_resource_info{' <<<"$metrics"; }
+}
+
+wait_ready() { # name health-addr
+  local name=$1 port=${2##*:}
+  if poll 120 binary_ready "$port"; then return 0; fi
   echo "flux-operator-$name did not become ready; last log lines:" >&2
   tail -n 20 "$run_dir/$name.log" >&2
   exit 1
@@ -120,37 +159,18 @@ if [ "$install_flux" = true ]; then
     kubectl -n "$ns" annotate --overwrite fluxreport/flux reconcile.fluxcd.io/requestedAt="$(date +%s%N)" >/dev/null 2>&1 || true
   fi
   # The installer asked for a fresh report; wait until it shows the install.
-  for _ in $(seq 1 60); do
-    if [ "$(kubectl -n "$ns" get fluxreport/flux -o jsonpath='{.spec.distribution.status}' 2>/dev/null)" = Installed ]; then
-      break
-    fi
-    sleep 0.5
-  done
+  poll 60 report_installed || true
 fi
-for _ in $(seq 1 60); do
-  if [ -n "$(kubectl -n "$ns" get fluxreport/flux -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" ]; then
-    break
-  fi
-  sleep 0.5
-done
+poll 60 report_has_ready || true
 echo
 kubectl -n "$ns" get fluxreports 2>&1 | sed 's/^No resources found.*/(no FluxReport yet: see the reporter log)/'
 echo
 kubectl -n "$ns" get fluxreport/flux -o yaml 2>/dev/null | sed -n '/^spec:/,$p' || true
 echo ">> metrics of flux-operator-exporter (flux_* series):"
 metrics=""
-for _ in $(seq 1 20); do
-  metrics=$(curl -fsS "http://127.0.0.1:${exporter_metrics##*:}/metrics" 2>/dev/null || true)
-  if grep -q '^flux_report_timestamp_seconds [1-9]' <<<"$metrics"; then break; fi
-  sleep 0.5
-done
+poll 20 metrics_have_report || true
 if [ "$install_flux" = true ]; then
-  for _ in $(seq 1 20); do
-    metrics=$(curl -fsS "http://127.0.0.1:${exporter_metrics##*:}/metrics" 2>/dev/null || true)
-    if grep -q '^flux_instance_info{.*ready="True"' <<<"$metrics" && grep -q 'status="Installed"' <<<"$metrics" &&
-      { [ -z "$flux_objects" ] || grep -q '^flux_resource_info{' <<<"$metrics"; }; then break; fi
-    sleep 0.5
-  done
+  poll 20 metrics_show_install || true
   grep -E '^flux_(instance_info|resource_info|report_distribution_info|report_component_ready|operator_info|report_ready)' <<<"$metrics" || true
 else
   grep -E '^flux_' <<<"$metrics" | head -n 20 || true

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -44,10 +43,7 @@ func kubectlReportsTheRealServerVersion(t *testing.T) {
 		} `json:"serverVersion"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &v), out)
-	want := os.Getenv("KUBE_VERSION")
-	if want == "" {
-		want = "v1.37.2"
-	}
+	want := testenv.KubeVersion()
 	assert.Equal(t, want, v.ServerVersion.GitVersion)
 	assert.Equal(t, "1", v.ServerVersion.Major)
 	assert.Equal(t, want, v.ClientVersion.GitVersion, "kubectl is built at the server version")

@@ -4,15 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
-)
-
-// Defaults matching the Makefile; `make test` exports the real values.
-const (
-	defaultKubeVersion = "v1.37.2"
-	defaultKwokVersion = "v0.8.0"
 )
 
 // RepoRoot returns the repository root, found from this source file.
@@ -31,14 +26,28 @@ func KubeBinDir() string {
 	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" {
 		return d
 	}
-	kube, kwok := os.Getenv("KUBE_VERSION"), os.Getenv("KWOK_VERSION")
-	if kube == "" {
-		kube = defaultKubeVersion
+	return filepath.Join(RepoRoot(), "bin", "k8s", KubeVersion()+"-kwok-"+Version("KWOK_VERSION"))
+}
+
+// KubeVersion is the Kubernetes version the tests run, e.g. v1.37.2.
+func KubeVersion() string { return Version("KUBE_VERSION") }
+
+// Version returns the version variable name (KUBE_VERSION, KWOK_VERSION):
+// from the environment (`make test` exports it), else its default in
+// hack/versions.env, the one place the versions are set.
+func Version(name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
 	}
-	if kwok == "" {
-		kwok = defaultKwokVersion
+	data, err := os.ReadFile(filepath.Join(RepoRoot(), "hack", "versions.env"))
+	if err != nil {
+		panic(fmt.Sprintf("testenv: %v", err))
 	}
-	return filepath.Join(RepoRoot(), "bin", "k8s", kube+"-kwok-"+kwok)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `=\$\{` + regexp.QuoteMeta(name) + `:-([^}]+)\}$`).FindSubmatch(data)
+	if m == nil {
+		panic(fmt.Sprintf("testenv: hack/versions.env sets no %s", name))
+	}
+	return string(m[1])
 }
 
 // Binary returns the path of a binary from KubeBinDir, or an error that says
