@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -214,34 +213,18 @@ func TestKeychainFromSecret(t *testing.T) {
 
 var _ v1.Image = empty.Image
 
-func TestThePollerSeesATagMove(t *testing.T) {
+func TestArtifactDigestFollowsATagMove(t *testing.T) {
 	host, o := startRegistry(t)
+	ctx := context.Background()
+	url := "oci://" + host + "/manifests"
 	first := push(t, host+"/manifests:latest", tarGz(t, tree...))
-	moved := make(chan string, 4)
-	failed := make(chan error, 4)
-	p := &ArtifactPoller{URL: "oci://" + host + "/manifests", Options: o, Interval: 20 * time.Millisecond, Last: first,
-		Moved: func(d string) { moved <- d }, Failed: func(err error) { failed <- err }}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan struct{})
-	go func() { p.Run(ctx); close(done) }()
-
+	if d, err := ArtifactDigest(ctx, url, o); err != nil || d != first {
+		t.Fatalf("ArtifactDigest() = %s, %v; want %s", d, err, first)
+	}
 	second := push(t, host+"/manifests:latest", tarGz(t, append(tree, entry{name: "flux/v2.9.5/rbac.yaml", body: "x"})...))
-	select {
-	case d := <-moved:
-		if d != second {
-			t.Errorf("moved to %s, want %s", d, second)
+	for range 2 { // and it stays there without another push
+		if d, err := ArtifactDigest(ctx, url, o); err != nil || d != second {
+			t.Fatalf("after the tag moved, ArtifactDigest() = %s, %v; want %s", d, err, second)
 		}
-	case err := <-failed:
-		t.Fatal(err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the poller did not see the tag move")
 	}
-	select {
-	case d := <-moved:
-		t.Errorf("a second move to %s without a push", d)
-	case <-time.After(200 * time.Millisecond):
-	}
-	cancel()
-	<-done
 }

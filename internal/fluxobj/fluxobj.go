@@ -55,22 +55,6 @@ type KindLister struct {
 // the same, what Objects returns has not changed.
 func (l *KindLister) Changes() uint64 { return l.changes.Load() }
 
-// List lists a Flux kind from the cache without copying the cached objects:
-// callers only read them.
-func (l *KindLister) List(ctx context.Context, gvk schema.GroupVersionKind, list *unstructured.UnstructuredList,
-	opts ...client.ListOption) error {
-	if err := l.probe(ctx, gvk); err != nil {
-		return err
-	}
-	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
-	defer cancel()
-	if err := l.Cache.List(ctx, list, append([]client.ListOption{client.UnsafeDisableDeepCopy}, opts...)...); err != nil {
-		return errors.Join(l.explain(err), l.forget(ctx, gvk))
-	}
-	return nil
-}
-
 // Objects returns the cached Objects of a Flux kind, in namespace when it is
 // not empty; the cache's transform must be a Compactor's. The Objects are
 // the cache's own: callers only read them.
@@ -177,24 +161,6 @@ func (l *KindLister) GetLive(ctx context.Context, gvk schema.GroupVersionKind, k
 			return nil, err
 		}
 		return nil, l.explain(err)
-	}
-	return obj, nil
-}
-
-// Get reads one object of a Flux kind from the cache.
-func (l *KindLister) Get(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*unstructured.Unstructured, error) {
-	if err := l.probe(ctx, gvk); err != nil {
-		return nil, err
-	}
-	obj := &unstructured.Unstructured{}
-	obj.SetGroupVersionKind(gvk)
-	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
-	defer cancel()
-	if err := l.Cache.Get(ctx, key, obj); err != nil {
-		if !apierrors.IsNotFound(err) {
-			return nil, errors.Join(l.explain(err), l.forget(ctx, gvk))
-		}
-		return nil, err
 	}
 	return obj, nil
 }

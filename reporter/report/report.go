@@ -12,7 +12,6 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -252,16 +251,6 @@ func sortReconcilers(rs []apiv1.FluxReconcilerStatus) {
 	slices.SortStableFunc(rs, func(a, b apiv1.FluxReconcilerStatus) int {
 		return cmp.Compare(a.APIVersion+a.Kind, b.APIVersion+b.Kind)
 	})
-}
-
-// Stats counts the objects as StatsOf does, from objects decoded from the
-// API.
-func Stats(items []unstructured.Unstructured) apiv1.FluxReconcilerStats {
-	objs := make([]*fluxobj.Object, len(items))
-	for i := range items {
-		objs[i] = compactor.Compact(items[i].Object)
-	}
-	return StatsOf(objs)
 }
 
 // StatsOf counts running, failing and suspended objects and sums their
