@@ -14,11 +14,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -35,14 +35,12 @@ const (
 	helmChartMediaType  types.MediaType = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 )
 
-var semver = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$`)
-
 // chartVersion is the chart's SemVer 2 version for a release version: v1.2.3
 // gives 1.2.3; a version that is not SemVer (a `git describe` of an untagged
 // commit, such as 8d3bd92-dirty) gives 0.0.0-dev.g8d3bd92-dirty.
 func chartVersion(version string) string {
-	if semver.MatchString(version) {
-		return strings.TrimPrefix(version, "v")
+	if v, err := semver.StrictNewVersion(strings.TrimPrefix(version, "v")); err == nil && v.Metadata() == "" {
+		return v.String()
 	}
 	clean := strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '.' {
@@ -56,7 +54,11 @@ func chartVersion(version string) string {
 // chartMain packages the Helm chart for a release: Chart.yaml gets the
 // release's version and appVersion, values.yaml the digest of every image
 // layout, and the archive is written with fixed owners, modes and times so
-// the same inputs give the same bytes.
+// the same inputs give the same bytes. It is packaged by hand rather than
+// with the Helm SDK (chartutil.Save) because the SDK stamps every file with
+// the time of packaging, so two builds of one commit would differ and the
+// digest in dist/checksums.txt could not be reproduced; the SDK also pulls
+// in most of Helm for a tar.gz of a directory.
 func chartMain(args []string, stdout io.Writer) error {
 	fset := flag.NewFlagSet("chart", flag.ContinueOnError)
 	dir := fset.String("chart", "config/charts/flux-operator", "Directory of the chart.")
