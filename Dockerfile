@@ -20,7 +20,7 @@ WORKDIR /src
 COPY . .
 # passwd, group and the CA roots, as build-images writes them into its layer.
 RUN cd tools/image && GOWORK=off go run . rootfs -out /rootfs
-RUN for b in controllers/flux-operator-installer reporter/flux-operator-reporter metrics-exporter/flux-operator-exporter; do \
+RUN for b in $(cat hack/binaries); do \
       (cd "${b%%/*}" && GOOS=$TARGETOS GOARCH=$TARGETARCH go build -trimpath \
         -ldflags "-s -w -X github.com/fluxops/flux-operator/internal/bootstrap.version=${VERSION}" \
         -o "/out/${b##*/}" "./cmd/${b##*/}") || exit 1; \

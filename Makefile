@@ -10,6 +10,9 @@ export GOTOOLCHAIN := go1.27.3
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BIN := $(ROOT)/bin
 MODULES := apis generated internal controllers reporter metrics-exporter tests
+# <module>/<binary> of each binary, one per line in hack/binaries (the
+# Dockerfile and tests/images read it too).
+BINARIES := $(shell cat $(ROOT)/hack/binaries)
 
 # Versions of the real components the tests and the local cluster run.
 # hack/versions.env is their one home; a value given to make wins.
@@ -123,15 +126,13 @@ verify: tools ## Fail when generated code, CRDs, RBAC or go.mod files are stale;
 	hack/verify.sh
 	GOWORK=off $(MAKE) --no-print-directory lint
 	for m in $(MODULES); do echo ">> $$m (GOWORK=off)"; (cd $$m && GOWORK=off go build -o /dev/null ./...); done
-	for m in apis generated internal controllers reporter metrics-exporter; do (cd $$m && GOWORK=off go test $(TEST_FLAGS) ./...); done
+	for m in $(filter-out tests,$(MODULES)); do (cd $$m && GOWORK=off go test $(TEST_FLAGS) ./...); done
 
 ##@ Build
 
 .PHONY: build
 build: ## Build bin/flux-operator-{installer,reporter,exporter}.
-	cd controllers && go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/flux-operator-installer ./cmd/flux-operator-installer
-	cd reporter && go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/flux-operator-reporter ./cmd/flux-operator-reporter
-	cd metrics-exporter && go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/flux-operator-exporter ./cmd/flux-operator-exporter
+	for b in $(BINARIES); do (cd $${b%%/*} && go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$${b##*/} ./cmd/$${b##*/}) || exit 1; done
 
 ##@ Images
 
@@ -149,10 +150,10 @@ $(BUILD_IMAGES): tools/image/go.mod tools/image/go.sum $(wildcard tools/image/*.
 .PHONY: images
 images: $(BUILD_IMAGES) ## Build the OCI image index of each binary (linux/amd64, linux/arm64) into dist/images, without Docker.
 	for arch in amd64 arm64; do \
-	  for b in controllers/cmd/flux-operator-installer reporter/cmd/flux-operator-reporter metrics-exporter/cmd/flux-operator-exporter; do \
-	    echo ">> $$(basename $$b) linux/$$arch"; \
-	    (cd $$(dirname $$(dirname $$b)) && CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "$(LDFLAGS)" \
-	      -o $(RELEASE_BIN)/linux-$$arch/$$(basename $$b) ./cmd/$$(basename $$b)); \
+	  for b in $(BINARIES); do \
+	    echo ">> $${b##*/} linux/$$arch"; \
+	    (cd $${b%%/*} && CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags "$(LDFLAGS)" \
+	      -o $(RELEASE_BIN)/linux-$$arch/$${b##*/} ./cmd/$${b##*/}) || exit 1; \
 	  done; \
 	done
 	$(BUILD_IMAGES) -bin-dir $(RELEASE_BIN) -out $(IMAGES_DIR) -repository $(IMAGE_REPOSITORY) \

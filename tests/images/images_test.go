@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,7 +32,19 @@ import (
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
-var binaries = []string{"installer", "reporter", "exporter"}
+// binaries are the names of the images, flux-operator-<name>, from
+// hack/binaries, which the Makefile and the Dockerfile build from too.
+var binaries = func() []string {
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "hack", "binaries"))
+	if err != nil {
+		panic(err)
+	}
+	var names []string
+	for _, line := range strings.Fields(string(data)) {
+		names = append(names, strings.TrimPrefix(path.Base(line), "flux-operator-"))
+	}
+	return names
+}()
 
 func imagesDir(t *testing.T) string {
 	t.Helper()
