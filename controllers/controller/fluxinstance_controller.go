@@ -27,8 +27,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
-	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/controllers/distribution"
+	"github.com/fluxops/flux-operator/internal/bootstrap"
 )
 
 // FieldManager owns every field the installer applies, as the Flux
