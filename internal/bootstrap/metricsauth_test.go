@@ -29,8 +29,9 @@ type reviewServer struct {
 	users map[string]authenticationv1.UserInfo
 	// allowed is the user that may get every non-resource URL.
 	allowed string
-	// delay holds each answer back, so that concurrent requests overlap.
-	delay time.Duration
+	// hold, when set, is waited on before each answer, so that a test can
+	// keep a review open until concurrent requests are waiting on it.
+	hold <-chan struct{}
 
 	tokenReviews, accessReviews atomic.Int32
 }
@@ -53,7 +54,9 @@ func newReviewServer(t *testing.T) (*reviewServer, *rest.Config) {
 }
 
 func (rs *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	time.Sleep(rs.delay)
+	if rs.hold != nil {
+		<-rs.hold
+	}
 	w.Header().Set("Content-Type", "application/json")
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/apis/authentication.k8s.io/v1/tokenreviews":
@@ -168,14 +171,24 @@ func TestMetricsAuthAnswersByTokenAndRBAC(t *testing.T) {
 // TokenReview.
 func TestMetricsAuthReviewsAValidTokenOnce(t *testing.T) {
 	rs, cfg := newReviewServer(t)
-	rs.delay = 5 * time.Millisecond
+	const requests, workers = 4000, 64
+	// Every review is held until all the workers have a request in the
+	// filter: they all wait on the first reviews, which must be shared.
+	allWaiting := make(chan struct{})
+	rs.hold = allWaiting
+	var inFlight atomic.Int32
 	// The metrics server's mux, with an extra handler, each behind the filter.
 	filter := newAuthFilter(t, cfg)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", filter(metricsHandler))
 	mux.Handle("/extra", filter(metricsHandler))
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if inFlight.Add(1) == workers {
+			close(allWaiting)
+		}
+		mux.ServeHTTP(w, r)
+	})
 
-	const requests, workers = 4000, 64
 	var next atomic.Int32
 	var wrong sync.Map
 	var wg sync.WaitGroup
@@ -189,7 +202,7 @@ func TestMetricsAuthReviewsAValidTokenOnce(t *testing.T) {
 				if i%4 == 1 {
 					token, want = "forged", http.StatusUnauthorized
 				}
-				if got := get(mux, path, token); got.Code != want {
+				if got := get(counted, path, token); got.Code != want {
 					wrong.Store(path+" "+token+" "+strconv.Itoa(got.Code), got.Body.String())
 				}
 			}
