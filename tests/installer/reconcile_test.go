@@ -123,6 +123,21 @@ func waitHandled(t *testing.T, token string) *apiv1.FluxInstance {
 	return out
 }
 
+// waitInstanceReady waits up to a minute for the instance to be Ready and
+// returns it.
+func waitInstanceReady(t *testing.T) *apiv1.FluxInstance {
+	t.Helper()
+	var fi *apiv1.FluxInstance
+	require.NoError(t, testenv.Eventually(context.Background(), 60*time.Second, func(context.Context) error {
+		fi = getInstance(t)
+		if st, reason, msg := ready(fi); st != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %s %s: %s", st, reason, msg)
+		}
+		return nil
+	}))
+	return fi
+}
+
 func ready(fi *apiv1.FluxInstance) (metav1.ConditionStatus, string, string) {
 	c := fi.GetReadyCondition()
 	if c == nil {
@@ -163,13 +178,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	require.NoError(t, env.Client.Create(ctx, fi))
 
 	// Installed.
-	require.NoError(t, testenv.Eventually(ctx, 60*time.Second, func(context.Context) error {
-		fi = getInstance(t)
-		if st, reason, msg := ready(fi); st != metav1.ConditionTrue {
-			return fmt.Errorf("Ready %s %s: %s", st, reason, msg)
-		}
-		return nil
-	}))
+	fi = waitInstanceReady(t)
 	assert.Regexp(t, `^v2\.9\.5@sha256:[0-9a-f]{64}$`, fi.Status.LastAppliedRevision)
 	assert.Equal(t, fi.Status.LastAppliedRevision, fi.Status.LastAttemptedRevision)
 	assert.Contains(t, fi.Finalizers, apiv1.Finalizer)

@@ -2,9 +2,7 @@ package installer_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
-	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
 // A Flux first installed with kubectl (client-side, field manager kubectl,
@@ -50,13 +47,7 @@ func TestAnInstanceTakesOverAFluxInstalledWithKubectl(t *testing.T) {
 	startInstaller(t)
 	fi := &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns}, Spec: spec}
 	createInstance(t, fi)
-	require.NoError(t, testenv.Eventually(ctx, 60*time.Second, func(context.Context) error {
-		got := getInstance(t)
-		if st, reason, msg := ready(got); st != metav1.ConditionTrue {
-			return fmt.Errorf("Ready %s %s: %s", st, reason, msg)
-		}
-		return nil
-	}))
+	waitInstanceReady(t)
 
 	var list appsv1.DeploymentList
 	require.NoError(t, env.Client.List(ctx, &list, client.InNamespace(ns), client.MatchingLabels{"app.kubernetes.io/part-of": "flux"}))

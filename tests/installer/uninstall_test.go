@@ -66,13 +66,7 @@ func TestUninstallStripsOnlyFluxFinalizersOfCRDsTheInstanceInstalled(t *testing.
 			Wait:         ptrTo(false),
 		}}
 	require.NoError(t, env.Client.Create(ctx, fi))
-	require.NoError(t, testenv.Eventually(ctx, 60*time.Second, func(context.Context) error {
-		fi = getInstance(t)
-		if st, reason, msg := ready(fi); st != metav1.ConditionTrue {
-			return fmt.Errorf("Ready %s %s: %s", st, reason, msg)
-		}
-		return nil
-	}))
+	fi = waitInstanceReady(t)
 
 	// A Flux object with Flux's finalizer and another controller's.
 	repo := &unstructured.Unstructured{Object: map[string]any{
