@@ -141,6 +141,27 @@ func Eventually(ctx context.Context, timeout time.Duration, cond func(context.Co
 	}
 }
 
+// Consistently checks cond every 100ms for the whole of d and returns the
+// first error it gives: it proves that something does not happen (an event
+// not sent, a report not scheduled) for as long as a user would wait for it.
+// It returns nil only when every check, the last one at or after d, passed.
+func Consistently(ctx context.Context, d time.Duration, cond func(context.Context) error) error {
+	deadline := time.Now().Add(d)
+	for {
+		if err := cond(ctx); err != nil {
+			return fmt.Errorf("after %s of %s: %w", d-time.Until(deadline).Round(time.Millisecond), d, err)
+		}
+		if !time.Now().Before(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(100*time.Millisecond, time.Until(deadline))):
+		}
+	}
+}
+
 // Main is a test package's TestMain: it starts the control plane, hands it to
 // started (which keeps it and may add fixtures), runs the tests, stops the
 // control plane and exits with the tests' code.
