@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -15,14 +15,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/discovery"
-	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -69,6 +65,8 @@ type APIServerMonitor struct {
 	// for the managers of its successive campaigns.
 	identity     string
 	identityOnce sync.Once
+	// lease is the Lease lock of the latest manager.
+	lease atomic.Pointer[leaseLock]
 }
 
 // NewAPIServerMonitor returns a monitor of the API server of cfg, which
@@ -343,67 +341,4 @@ func (m *APIServerMonitor) listerWatcher(lw toolscache.ListerWatcher, kind strin
 		gatedLW.DisableChunking = orig.DisableChunking
 	}
 	return gatedLW
-}
-
-// LeaderLock is the leader election Lease lock of a manager (as
-// controller-runtime makes it, without its events) whose reads and writes
-// wait for the API server while it is away: a replica campaigning during an
-// outage waits quietly instead of logging a failed read every retry period,
-// and takes the Lease the moment the API server is back. A leader that
-// cannot renew within the renew deadline still steps down.
-func (m *APIServerMonitor) LeaderLock(cfg *rest.Config, namespace, name string, renewDeadline time.Duration) (resourcelock.Interface, error) {
-	// A new campaign of the same process keeps its identity: the Lease it
-	// held before an outage is its own, taken back at once rather than after
-	// a lease duration.
-	m.identityOnce.Do(func() {
-		host, err := os.Hostname()
-		if err != nil {
-			host = "flux-operator"
-		}
-		m.identity = host + "_" + string(uuid.NewUUID())
-	})
-	cfg = rest.AddUserAgent(cfg, "leader-election")
-	// One hung request must not use up the renew deadline.
-	cfg.Timeout = max(renewDeadline/2, time.Second)
-	core, err := corev1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	coord, err := coordinationv1client.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, namespace, name, core, coord,
-		resourcelock.ResourceLockConfig{Identity: m.identity})
-	if err != nil {
-		return nil, err
-	}
-	return &gatedLock{Interface: lock, m: m}, nil
-}
-
-type gatedLock struct {
-	resourcelock.Interface
-	m *APIServerMonitor
-}
-
-func (l *gatedLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
-	type got struct {
-		rec *resourcelock.LeaderElectionRecord
-		raw []byte
-	}
-	g, err := gated(ctx, l.m, func() (got, error) {
-		rec, raw, err := l.Interface.Get(ctx)
-		return got{rec, raw}, err
-	})
-	return g.rec, g.raw, err
-}
-
-func (l *gatedLock) Create(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
-	_, err := gated(ctx, l.m, func() (struct{}, error) { return struct{}{}, l.Interface.Create(ctx, ler) })
-	return err
-}
-
-func (l *gatedLock) Update(ctx context.Context, ler resourcelock.LeaderElectionRecord) error {
-	_, err := gated(ctx, l.m, func() (struct{}, error) { return struct{}{}, l.Interface.Update(ctx, ler) })
-	return err
 }

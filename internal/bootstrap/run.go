@@ -156,13 +156,11 @@ func (b *Binary) start(o *Options) error {
 		// renew deadline, or another replica took over) stops the controllers
 		// at once; the process keeps running and campaigns again with a new
 		// manager, so an API server outage needs no restart.
-		log.Info("lost the leader Lease: stepped down, campaigning again", "lease", o.RuntimeNamespace+"/"+o.LeaderElectionID)
+		_, renewed := o.APIServer.LeaseLost()
+		log.Info("lost the leader Lease: stepped down, campaigning again", "lease", o.RuntimeNamespace+"/"+o.LeaderElectionID,
+			"lastRenewed", time.Since(renewed).Round(time.Second).String()+" ago")
 	}
 }
-
-// errLeaderElectionLost is how controller-runtime's manager says it lost
-// the Lease.
-const errLeaderElectionLost = "leader election lost"
 
 // startManager builds, sets up and runs one manager until ctx is done or it
 // stops; lost is true when it stopped because it lost the leader Lease.
@@ -193,7 +191,9 @@ func (b *Binary) startManager(ctx context.Context, cfg *rest.Config, o *Options,
 			"leaderElect", o.LeaderElect)
 	}
 	if err := mgr.Start(ctx); err != nil {
-		if o.LeaderElect && err.Error() == errLeaderElectionLost {
+		// The Lease lock knows whether the Lease was lost: the manager's
+		// error does not say so other than in its text.
+		if lost, _ := o.APIServer.LeaseLost(); o.LeaderElect && lost {
 			return true, nil
 		}
 		return false, fmt.Errorf("manager stopped: %w", err)
