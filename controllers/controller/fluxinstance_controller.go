@@ -6,6 +6,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/fluxcd/pkg/runtime/patch"
 	"github.com/fluxcd/pkg/ssa"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -79,8 +81,12 @@ func (r *FluxInstanceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// Reconcile runs one reconciliation of the instance.
-func (r *FluxInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile runs one reconciliation of the instance. Whatever path it takes
+// (install, suspended, uninstall, failure), what it changes on the instance
+// (the finalizer, the conditions, the history) is written by one deferred
+// patch at its end; only the in-progress conditions are written before the
+// run, so that a long one shows as Reconciling.
+func (r *FluxInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	logger := log.FromContext(ctx)
 	obj := &apiv1.FluxInstance{}
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
@@ -91,37 +97,68 @@ func (r *FluxInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 			"runtimeNamespace", r.Namespace)
 		return ctrl.Result{}, nil
 	}
-	if !obj.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.uninstall(ctx, obj)
-	}
-	if !controllerutil.ContainsFinalizer(obj, apiv1.Finalizer) {
-		patch := client.MergeFrom(obj.DeepCopy())
-		controllerutil.AddFinalizer(obj, apiv1.Finalizer)
-		if err := r.Client.Patch(ctx, obj, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
+
+	sp := patch.NewSerialPatcher(obj, r.Client)
+	finished := false // a run that ended (not canceled): the reporter is asked for a fresh report
+	defer func() {
+		// A stopping manager writes nothing: a run cut short did not fail,
+		// and no condition may say it did.
+		if ctx.Err() == nil {
+			err := r.patch(ctx, sp, obj)
+			if err != nil && !obj.DeletionTimestamp.IsZero() && apierrors.IsNotFound(err) {
+				err = nil // gone with its finalizer
+			}
+			if err != nil {
+				result, retErr = ctrl.Result{}, errors.Join(retErr, err)
+			} else if finished {
+				r.requestReport(ctx)
+			}
 		}
+		if bootstrap.Interrupted(ctx, retErr) {
+			result, retErr = ctrl.Result{}, nil
+		}
+	}()
+
+	if !obj.DeletionTimestamp.IsZero() {
+		r.uninstall(ctx, obj)
+		return ctrl.Result{}, nil
 	}
+	controllerutil.AddFinalizer(obj, apiv1.Finalizer)
 	if obj.IsDisabled() {
-		return ctrl.Result{}, r.suspended(ctx, obj)
+		r.suspended(ctx, obj)
+		return ctrl.Result{}, nil
 	}
 
 	start := time.Now()
-	orig := obj.DeepCopy()
-	failedBefore := func() bool { c := obj.GetReadyCondition(); return c != nil && c.Status == metav1.ConditionFalse }()
 	reason := apiv1.ProgressingReason
-	if failedBefore {
+	if c := obj.GetReadyCondition(); c != nil && c.Status == metav1.ConditionFalse {
 		reason = apiv1.ProgressingWithRetryReason
 	}
 	setCondition(obj, apiv1.ReconcilingCondition, metav1.ConditionTrue, reason, "Reconciliation in progress")
 	setCondition(obj, apiv1.ReadyCondition, metav1.ConditionUnknown, reason, "Reconciliation in progress")
-	if err := r.patchStatus(ctx, orig, obj); err != nil {
+	if err := r.patch(ctx, sp, obj); err != nil {
 		return ctrl.Result{}, err
 	}
+	o := r.run(ctx, obj)
+	if ctx.Err() != nil && o.err != nil {
+		return ctrl.Result{}, o.err // cut short: no failure to record
+	}
+	result, retErr = r.finish(ctx, obj, o, time.Since(start))
+	finished = !o.restart
+	return result, retErr
+}
 
-	// The status as stored now: finish patches the difference.
-	stored := obj.DeepCopy()
-	outcome := r.run(ctx, obj)
-	return r.finish(ctx, stored, obj, outcome, time.Since(start))
+// ownedConditions are the conditions the installer alone writes: a patch
+// sets them as they are here, whatever the stored object says.
+var ownedConditions = []string{apiv1.ReadyCondition, apiv1.ReconcilingCondition, apiv1.StalledCondition}
+
+// patch writes what changed on the instance since its last patch: metadata
+// (the finalizer) and status, as Flux's controllers do.
+func (r *FluxInstanceReconciler) patch(ctx context.Context, sp *patch.SerialPatcher, obj *apiv1.FluxInstance) error {
+	if err := sp.Patch(ctx, obj, patch.WithOwnedConditions{Conditions: ownedConditions}, patch.WithFieldOwner(FieldManager)); err != nil {
+		return fmt.Errorf("failed to write the FluxInstance: %w", err)
+	}
+	return nil
 }
 
 func setCondition(obj *apiv1.FluxInstance, typ string, status metav1.ConditionStatus, reason, msg string) {
@@ -129,30 +166,32 @@ func setCondition(obj *apiv1.FluxInstance, typ string, status metav1.ConditionSt
 		Message: msg, ObservedGeneration: obj.Generation})
 }
 
-func (r *FluxInstanceReconciler) patchStatus(ctx context.Context, orig, obj *apiv1.FluxInstance) error {
-	if err := r.Client.Status().Patch(ctx, obj, client.MergeFrom(orig)); err != nil {
-		return fmt.Errorf("failed to write the FluxInstance status: %w", err)
-	}
-	return nil
-}
-
 // suspended records, once, that reconciliation is disabled.
-func (r *FluxInstanceReconciler) suspended(ctx context.Context, obj *apiv1.FluxInstance) error {
-	log.FromContext(ctx).Info("reconciliation is disabled by annotation", apiv1.ReconcileAnnotation, apiv1.DisabledValue)
-	c := obj.GetReadyCondition()
-	if c != nil && c.Reason == apiv1.ReconciliationDisabledReason {
-		return nil
+func (r *FluxInstanceReconciler) suspended(ctx context.Context, obj *apiv1.FluxInstance) {
+	if c := obj.GetReadyCondition(); c != nil && c.Reason == apiv1.ReconciliationDisabledReason {
+		log.FromContext(ctx).V(1).Info("reconciliation is disabled by annotation", apiv1.ReconcileAnnotation, apiv1.DisabledValue)
+		return
 	}
-	orig := obj.DeepCopy()
 	msg := "Reconciliation is disabled"
 	setCondition(obj, apiv1.ReadyCondition, metav1.ConditionTrue, apiv1.ReconciliationDisabledReason, msg)
 	apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.ReconcilingCondition)
-	r.event(obj, corev1.EventTypeWarning, apiv1.ReconciliationDisabledReason, obj.Status.LastAppliedRevision, msg)
-	return r.patchStatus(ctx, orig, obj)
+	r.event(ctx, obj, corev1.EventTypeWarning, apiv1.ReconciliationDisabledReason, obj.Status.LastAppliedRevision, msg)
 }
 
-// event records an event on the instance about revision (may be empty).
-func (r *FluxInstanceReconciler) event(obj *apiv1.FluxInstance, typ, reason, revision, msg string) {
+// event logs msg and records it as an event on the instance about revision
+// (may be empty), forwarded to notification-controller: the one call for
+// both, so the log and the events never tell different stories. A Warning
+// is logged as an error.
+func (r *FluxInstanceReconciler) event(ctx context.Context, obj *apiv1.FluxInstance, typ, reason, revision, msg string) {
+	logger := log.FromContext(ctx).WithValues("reason", reason)
+	if revision != "" {
+		logger = logger.WithValues("revision", revision)
+	}
+	if typ == corev1.EventTypeWarning {
+		logger.Error(errors.New(msg), "reconciliation failed")
+	} else {
+		logger.Info(msg)
+	}
 	r.Notifier.Event(obj, typ, reason, revision, msg)
 }
 
@@ -230,20 +269,15 @@ func failure(reason string, stalled bool, err error) *outcome {
 	return &outcome{err: err, reason: reason, stalled: stalled}
 }
 
-// finish is the one place that turns an outcome into conditions, events,
-// the history and the request for a fresh report.
-func (r *FluxInstanceReconciler) finish(ctx context.Context, orig, obj *apiv1.FluxInstance, o *outcome, took time.Duration) (ctrl.Result, error) {
-	if bootstrap.Interrupted(ctx, o.err) {
-		return ctrl.Result{}, nil // no condition or event says a run failed that was only cut short
-	}
+// finish is the one place that turns an outcome into conditions, events and
+// the history; the deferred patch of Reconcile writes them.
+func (r *FluxInstanceReconciler) finish(ctx context.Context, obj *apiv1.FluxInstance, o *outcome, took time.Duration) (ctrl.Result, error) {
 	apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.ReconcilingCondition)
 	if v := obj.GetAnnotations()[apiv1.ReconcileRequestAnnotation]; v != "" {
 		obj.Status.LastHandledReconcileAt = v
 	}
-	var result ctrl.Result
-	var retErr error
-	status := "Succeeded"
-	if o.err == nil {
+	switch {
+	case o.err == nil:
 		msg := fmt.Sprintf("Reconciliation finished in %s", took.Round(time.Millisecond))
 		setCondition(obj, apiv1.ReadyCondition, metav1.ConditionTrue, apiv1.ReconciliationSucceededReason, msg)
 		apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.StalledCondition)
@@ -252,42 +286,36 @@ func (r *FluxInstanceReconciler) finish(ctx context.Context, orig, obj *apiv1.Fl
 			if o.firstInstall {
 				verb = "installed"
 			}
-			r.event(obj, corev1.EventTypeNormal, apiv1.ReconciliationSucceededReason, o.revision,
+			r.event(ctx, obj, corev1.EventTypeNormal, apiv1.ReconciliationSucceededReason, o.revision,
 				fmt.Sprintf("Flux %s %s\n%s", o.version, verb, strings.Join(o.changes, "\n")))
+		} else {
+			log.FromContext(ctx).V(1).Info(msg, "revision", o.revision)
 		}
-		result = ctrl.Result{RequeueAfter: requeueAfter(obj)}
-	} else {
-		status = "Failed"
+		recordHistory(obj, "Succeeded", took)
+		return ctrl.Result{RequeueAfter: requeueAfter(obj)}, nil
+	case o.restart:
+		// Not a failure: the change that canceled the wait is queued and
+		// runs next, without backoff.
 		msg := o.err.Error()
 		setCondition(obj, apiv1.ReadyCondition, metav1.ConditionFalse, o.reason, msg)
-		if o.restart {
-			// Not a failure: the change that canceled the wait is queued and
-			// runs next, without backoff.
-			apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.StalledCondition)
-			r.event(obj, corev1.EventTypeNormal, o.reason, o.revision, msg)
-			recordHistory(obj, "Canceled", took)
-			if err := r.patchStatus(ctx, orig, obj); err != nil {
-				return ctrl.Result{}, err
-			}
-			return ctrl.Result{}, nil
-		}
+		apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.StalledCondition)
+		r.event(ctx, obj, corev1.EventTypeNormal, o.reason, o.revision, msg)
+		recordHistory(obj, "Canceled", took)
+		return ctrl.Result{}, nil
+	default:
+		msg := o.err.Error()
+		setCondition(obj, apiv1.ReadyCondition, metav1.ConditionFalse, o.reason, msg)
+		var retErr error
 		if o.stalled {
 			setCondition(obj, apiv1.StalledCondition, metav1.ConditionTrue, o.reason, msg)
 		} else {
 			apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.StalledCondition)
 			retErr = o.err // retried with backoff
 		}
-		r.event(obj, corev1.EventTypeWarning, o.reason, o.revision, msg)
-	}
-	recordHistory(obj, status, took)
-	if err := r.patchStatus(ctx, orig, obj); err != nil {
-		return ctrl.Result{}, err
-	}
-	r.requestReport(ctx)
-	if retErr != nil {
+		r.event(ctx, obj, corev1.EventTypeWarning, o.reason, o.revision, msg)
+		recordHistory(obj, "Failed", took)
 		return ctrl.Result{}, retErr
 	}
-	return result, nil
 }
 
 // recordHistory puts the last reconciliation first in status.history,

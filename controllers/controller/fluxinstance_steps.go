@@ -83,9 +83,9 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 		if obj.Status.LastAppliedRevision == "" {
 			verb = "Installing"
 		}
-		r.event(obj, corev1.EventTypeNormal, apiv1.ProgressingReason, res.Revision, fmt.Sprintf("%s revision %s", verb, res.Revision))
+		r.event(ctx, obj, corev1.EventTypeNormal, apiv1.ProgressingReason, res.Revision, fmt.Sprintf("%s revision %s", verb, res.Revision))
 		if res.Outdated {
-			r.event(obj, corev1.EventTypeNormal, apiv1.OutdatedVersionReason, res.Revision,
+			r.event(ctx, obj, corev1.EventTypeNormal, apiv1.OutdatedVersionReason, res.Revision,
 				fmt.Sprintf("Flux %s is outdated, the latest stable version is %s", res.Version, res.Newest))
 		}
 	}
@@ -326,27 +326,21 @@ func changeLines(cs *ssa.ChangeSet) []string {
 	return out
 }
 
-// uninstall removes what the instance installed, then the finalizer. A
-// suspended instance or one with nothing applied only loses its finalizer:
-// that hands Flux over to whoever manages it next. Errors are logged and
-// never keep the finalizer.
-func (r *FluxInstanceReconciler) uninstall(ctx context.Context, obj *apiv1.FluxInstance) error {
-	logger := log.FromContext(ctx)
+// uninstall removes what the instance installed, then the finalizer (written
+// by the deferred patch of Reconcile). A suspended instance or one with
+// nothing applied only loses its finalizer: that hands Flux over to whoever
+// manages it next. Errors are logged and never keep the finalizer.
+func (r *FluxInstanceReconciler) uninstall(ctx context.Context, obj *apiv1.FluxInstance) {
 	if !controllerutil.ContainsFinalizer(obj, apiv1.Finalizer) {
-		return nil
+		return
 	}
 	start := time.Now()
 	objects := inventoryObjects(obj.Status.Inventory)
 	if !obj.IsDisabled() && len(objects) > 0 {
 		r.removeFlux(ctx, obj, objects)
-		logger.Info("uninstalled Flux", "duration", time.Since(start).Round(time.Millisecond).String())
+		log.FromContext(ctx).Info("uninstalled Flux", "duration", time.Since(start).Round(time.Millisecond).String())
 	}
-	patch := client.MergeFrom(obj.DeepCopy())
-	obj.Finalizers = slices.DeleteFunc(obj.Finalizers, func(f string) bool { return f == apiv1.Finalizer })
-	if err := r.Client.Patch(ctx, obj, patch); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to remove the finalizer: %w", err)
-	}
-	return nil
+	controllerutil.RemoveFinalizer(obj, apiv1.Finalizer)
 }
 
 // removeFlux stops the controllers, strips the finalizers of every Flux
