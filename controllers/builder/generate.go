@@ -105,11 +105,12 @@ func addArgs(args ...string) []jsonPatch {
 }
 
 // generate writes the kustomization of the build, with the first n user
-// patches.
+// patches: the resources (namespace, policies, components, shards, storage,
+// sync, RBAC), the patches that configure the controllers, the metadata
+// transformers and the user's patches, in that order.
 func (g *generator) generate(n int) error {
-	ns := g.req.Namespace
 	k := newKustomization()
-	k.Namespace = ns
+	k.Namespace = g.req.Namespace
 	k.Resources = []string{"namespace.yaml"}
 	if err := g.namespace(); err != nil {
 		return err
@@ -120,7 +121,45 @@ func (g *generator) generate(n int) error {
 		}
 		k.Resources = append(k.Resources, "policies.yaml")
 	}
+	if err := g.componentResources(k); err != nil {
+		return err
+	}
+	keepTokens, err := g.controllerPatches(k)
+	if err != nil {
+		return err
+	}
+	shards, err := g.sharding()
+	if err != nil {
+		return err
+	}
+	k.Resources = append(k.Resources, shards.resources...)
+	k.Patches = append(k.Patches, shards.patches...)
+	if err := g.persistentStorage(k); err != nil {
+		return err
+	}
+	if g.spec.Sync != nil {
+		if err := g.sync(); err != nil {
+			return err
+		}
+		k.Resources = append(k.Resources, "sync.yaml")
+	}
+	if err := g.roles(keepTokens); err != nil {
+		return err
+	}
+	k.Resources = append(k.Resources, "roles")
+	if err := g.metadataTransformers(); err != nil {
+		return err
+	}
+	k.Transformers = []string{"labels.yaml", "annotations.yaml"}
+	if err := g.userPatches(k, n); err != nil {
+		return err
+	}
+	return g.writeYAML("kustomization.yaml", k)
+}
 
+// componentResources writes the manifests of the components and sets their
+// images (registry, variant, digests) on k.
+func (g *generator) componentResources(k *types.Kustomization) error {
 	manifestTags := map[string]string{}
 	for _, c := range g.components {
 		data, err := g.copyFile(c + ".yaml")
@@ -150,7 +189,13 @@ func (g *generator) generate(n int) error {
 		k.Images = append(k.Images, types.Image{Name: "fluxcd/" + img.Component, NewName: img.Repository,
 			NewTag: img.Tag, Digest: img.Digest})
 	}
+	return nil
+}
 
+// controllerPatches adds the patches that configure the controllers from
+// the spec; keepTokens says whether workload identity needs the
+// ServiceAccount token RBAC.
+func (g *generator) controllerPatches(k *types.Kustomization) (keepTokens bool, err error) {
 	k.Patches = append(k.Patches, g.podPatch())
 	k.Patches = append(k.Patches, g.eventsPatches()...)
 	k.Patches = append(k.Patches, g.storageAddrPatches()...)
@@ -159,59 +204,61 @@ func (g *generator) generate(n int) error {
 	k.Patches = append(k.Patches, g.multitenantPatches()...)
 	identity, keepTokens, err := g.workloadIdentity()
 	if err != nil {
-		return &buildError{err}
+		return false, &buildError{err}
 	}
 	k.Patches = append(k.Patches, identity...)
 	if g.has(SourceWatcher) {
 		k.Patches = append(k.Patches, patch(g.deploymentTarget(KustomizeController, HelmController),
 			addArgs("--feature-gates=ExternalArtifact=true")...))
 	}
-	shards, err := g.sharding()
-	if err != nil {
+	return keepTokens, nil
+}
+
+// persistentStorage gives source-controller (not its shards) a
+// PersistentVolumeClaim for its artifacts when spec.storage is set.
+func (g *generator) persistentStorage(k *types.Kustomization) error {
+	st := g.spec.Storage
+	if st == nil || !g.has(SourceController) {
+		return nil
+	}
+	if err := g.writeYAML("pvc.yaml", pvc(SourceController, st)); err != nil {
 		return err
 	}
-	k.Resources = append(k.Resources, shards.resources...)
-	k.Patches = append(k.Patches, shards.patches...)
-	if st := g.spec.Storage; st != nil && g.has(SourceController) {
-		if err := g.writeYAML("pvc.yaml", pvc(SourceController, st)); err != nil {
-			return err
+	k.Resources = append(k.Resources, "pvc.yaml")
+	k.Patches = append(k.Patches, patch(&types.Selector{ResId: resID("apps", "Deployment", SourceController),
+		AnnotationSelector: "!" + ShardRoleAnnotation}, persistentDataOps(SourceController)...))
+	return nil
+}
+
+// persistentDataOps mount the claim as source-controller's /data.
+func persistentDataOps(claim string) []jsonPatch {
+	return []jsonPatch{
+		{Op: "add", Path: "/spec/template/spec/volumes/-", Value: map[string]any{
+			"name": "persistent-data", "persistentVolumeClaim": map[string]any{"claimName": claim}}},
+		{Op: "replace", Path: containerPath + "/volumeMounts/0", Value: map[string]any{
+			"name": "persistent-data", "mountPath": "/data"}},
+	}
+}
+
+// userPatches adds the first n patches of spec.kustomize, last, so that
+// they see the generated objects as built.
+func (g *generator) userPatches(k *types.Kustomization, n int) error {
+	kz := g.spec.Kustomize
+	if kz == nil {
+		return nil
+	}
+	for i, p := range kz.Patches[:n] {
+		if strings.TrimSpace(p.Patch) == "" {
+			return &buildError{fmt.Errorf("spec.kustomize.patches[%d] is empty", i)}
 		}
-		k.Resources = append(k.Resources, "pvc.yaml")
-		k.Patches = append(k.Patches, patch(&types.Selector{ResId: resID("apps", "Deployment", SourceController),
-			AnnotationSelector: "!" + ShardRoleAnnotation},
-			jsonPatch{Op: "add", Path: "/spec/template/spec/volumes/-", Value: map[string]any{
-				"name": "persistent-data", "persistentVolumeClaim": map[string]any{"claimName": SourceController}}},
-			jsonPatch{Op: "replace", Path: containerPath + "/volumeMounts/0", Value: map[string]any{
-				"name": "persistent-data", "mountPath": "/data"}}))
-	}
-	if g.spec.Sync != nil {
-		if err := g.sync(); err != nil {
-			return err
+		up := types.Patch{Patch: p.Patch}
+		if t := p.Target; t != nil {
+			up.Target = &types.Selector{ResId: resid.ResId{Gvk: gvkOf(t.Group, t.Version, t.Kind), Name: t.Name, Namespace: t.Namespace},
+				LabelSelector: t.LabelSelector, AnnotationSelector: t.AnnotationSelector}
 		}
-		k.Resources = append(k.Resources, "sync.yaml")
+		k.Patches = append(k.Patches, up)
 	}
-	if err := g.roles(keepTokens); err != nil {
-		return err
-	}
-	k.Resources = append(k.Resources, "roles")
-	if err := g.metadataTransformers(); err != nil {
-		return err
-	}
-	k.Transformers = []string{"labels.yaml", "annotations.yaml"}
-	if kz := g.spec.Kustomize; kz != nil {
-		for i, p := range kz.Patches[:n] {
-			up := types.Patch{Patch: p.Patch}
-			if t := p.Target; t != nil {
-				up.Target = &types.Selector{ResId: resid.ResId{Gvk: gvkOf(t.Group, t.Version, t.Kind), Name: t.Name, Namespace: t.Namespace},
-					LabelSelector: t.LabelSelector, AnnotationSelector: t.AnnotationSelector}
-			}
-			if strings.TrimSpace(p.Patch) == "" {
-				return &buildError{fmt.Errorf("spec.kustomize.patches[%d] is empty", i)}
-			}
-			k.Patches = append(k.Patches, up)
-		}
-	}
-	return g.writeYAML("kustomization.yaml", k)
+	return nil
 }
 
 // tagOf finds the tag of fluxcd/<c>:<tag> in a component file.

@@ -25,16 +25,7 @@ func (g *generator) sharding() (*shardOutput, error) {
 	if s == nil || len(s.Shards) == 0 {
 		return out, nil
 	}
-	key := s.Key
-	if key == "" {
-		key = defaultShardingKey
-	}
-	var comps []string
-	for _, c := range shardable(g.minor) {
-		if g.has(c) {
-			comps = append(comps, c)
-		}
-	}
+	comps := g.shardComponents()
 	if len(comps) == 0 {
 		return out, nil
 	}
@@ -44,6 +35,10 @@ func (g *generator) sharding() (*shardOutput, error) {
 			return nil, fmt.Errorf("spec.sharding.shards lists %q twice", shard)
 		}
 		seen[shard] = true
+	}
+	key := s.Key
+	if key == "" {
+		key = defaultShardingKey
 	}
 	// The main controllers leave the shards' objects alone.
 	out.patches = append(out.patches, patch(&types.Selector{ResId: resID("apps", "Deployment", strings.Join(comps, "|")),
@@ -55,48 +50,11 @@ func (g *generator) sharding() (*shardOutput, error) {
 		// a kustomize resource that is not in the tree is fetched (a URL)
 		// or cloned (a Git address), and the names come from the spec.
 		dir := fmt.Sprintf("shards/%d", i)
-		k := newKustomization()
-		k.Namespace = g.req.Namespace
-		k.NameSuffix = "-" + shard
-		k.CommonAnnotations = map[string]string{ShardRoleAnnotation: "shard"}
-		for _, c := range comps {
-			k.Resources = append(k.Resources, "../../"+c+".yaml")
-		}
+		k := g.shardKustomization(shard, key, comps, persistent)
 		if persistent {
 			if err := g.writeYAML(dir+"/pvc.yaml", pvc(SourceController, g.spec.Storage)); err != nil {
 				return nil, err
 			}
-			k.Resources = append(k.Resources, "pvc.yaml")
-		}
-		// What the main installation already has.
-		for _, kind := range []string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
-			"ServiceAccount", "NetworkPolicy", "ResourceQuota"} {
-			data, _ := yaml.Marshal(map[string]any{"$patch": "delete", "apiVersion": "v1", "kind": kind,
-				"metadata": map[string]string{"name": "any"}})
-			k.Patches = append(k.Patches, types.Patch{Patch: string(data), Target: &types.Selector{ResId: resid.ResId{Gvk: gvk("", kind)}}})
-		}
-		for _, c := range comps {
-			shardName := c + "-" + shard
-			ops := []jsonPatch{
-				{Op: "replace", Path: "/spec/selector/matchLabels/app", Value: shardName},
-				{Op: "replace", Path: "/spec/template/metadata/labels/app", Value: shardName},
-				{Op: "replace", Path: "/spec/template/spec/serviceAccountName", Value: c},
-				{Op: "add", Path: argsPath + "/-", Value: "--watch-label-selector=" + key + "=" + shard},
-			}
-			if c == SourceController || c == SourceWatcher {
-				ops = append(ops, jsonPatch{Op: "replace", Path: argsPath + "/6",
-					Value: fmt.Sprintf("--storage-adv-addr=%s.$(RUNTIME_NAMESPACE).svc.%s.", shardName, g.domain())})
-				k.Patches = append(k.Patches, patch(&types.Selector{ResId: resID("", "Service", c)},
-					jsonPatch{Op: "replace", Path: "/spec/selector/app", Value: shardName}))
-			}
-			if c == SourceController && persistent {
-				ops = append(ops,
-					jsonPatch{Op: "add", Path: "/spec/template/spec/volumes/-", Value: map[string]any{
-						"name": "persistent-data", "persistentVolumeClaim": map[string]any{"claimName": SourceController + "-" + shard}}},
-					jsonPatch{Op: "replace", Path: containerPath + "/volumeMounts/0", Value: map[string]any{
-						"name": "persistent-data", "mountPath": "/data"}})
-			}
-			k.Patches = append(k.Patches, patch(&types.Selector{ResId: resID("apps", "Deployment", c)}, ops...))
 		}
 		if err := g.writeYAML(dir+"/kustomization.yaml", k); err != nil {
 			return nil, err
@@ -104,4 +62,65 @@ func (g *generator) sharding() (*shardOutput, error) {
 		out.resources = append(out.resources, dir)
 	}
 	return out, nil
+}
+
+// shardComponents are the components of the build that shard.
+func (g *generator) shardComponents() []string {
+	var comps []string
+	for _, c := range shardable(g.minor) {
+		if g.has(c) {
+			comps = append(comps, c)
+		}
+	}
+	return comps
+}
+
+// shardKustomization is the kustomization of one shard: the components'
+// Deployments and Services renamed with the shard's suffix, without what
+// the main installation already has.
+func (g *generator) shardKustomization(shard, key string, comps []string, persistent bool) *types.Kustomization {
+	k := newKustomization()
+	k.Namespace = g.req.Namespace
+	k.NameSuffix = "-" + shard
+	k.CommonAnnotations = map[string]string{ShardRoleAnnotation: "shard"}
+	for _, c := range comps {
+		k.Resources = append(k.Resources, "../../"+c+".yaml")
+	}
+	if persistent {
+		k.Resources = append(k.Resources, "pvc.yaml")
+	}
+	for _, kind := range []string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+		"ServiceAccount", "NetworkPolicy", "ResourceQuota"} {
+		data, _ := yaml.Marshal(map[string]any{"$patch": "delete", "apiVersion": "v1", "kind": kind,
+			"metadata": map[string]string{"name": "any"}})
+		k.Patches = append(k.Patches, types.Patch{Patch: string(data), Target: &types.Selector{ResId: resid.ResId{Gvk: gvk("", kind)}}})
+	}
+	for _, c := range comps {
+		k.Patches = append(k.Patches, g.shardPatches(c, shard, key, persistent)...)
+	}
+	return k
+}
+
+// shardPatches make component c's Deployment (and Service) the shard's:
+// its own pod labels and address, the main ServiceAccount, the objects
+// labelled key=shard, and its own claim when the storage is persistent.
+func (g *generator) shardPatches(c, shard, key string, persistent bool) []types.Patch {
+	shardName := c + "-" + shard
+	ops := []jsonPatch{
+		{Op: "replace", Path: "/spec/selector/matchLabels/app", Value: shardName},
+		{Op: "replace", Path: "/spec/template/metadata/labels/app", Value: shardName},
+		{Op: "replace", Path: "/spec/template/spec/serviceAccountName", Value: c},
+		{Op: "add", Path: argsPath + "/-", Value: "--watch-label-selector=" + key + "=" + shard},
+	}
+	var out []types.Patch
+	if c == SourceController || c == SourceWatcher {
+		ops = append(ops, jsonPatch{Op: "replace", Path: argsPath + "/6",
+			Value: fmt.Sprintf("--storage-adv-addr=%s.$(RUNTIME_NAMESPACE).svc.%s.", shardName, g.domain())})
+		out = append(out, patch(&types.Selector{ResId: resID("", "Service", c)},
+			jsonPatch{Op: "replace", Path: "/spec/selector/app", Value: shardName}))
+	}
+	if c == SourceController && persistent {
+		ops = append(ops, persistentDataOps(SourceController+"-"+shard)...)
+	}
+	return append(out, patch(&types.Selector{ResId: resID("apps", "Deployment", c)}, ops...))
 }
