@@ -119,7 +119,10 @@ var reportFinished = predicate.Funcs{
 	},
 }
 
-// Reconcile refreshes the series.
+// Reconcile refreshes the series: it reads the report and the kinds it
+// names, and either only refreshes the report gauges (no Flux object changed
+// since the last build) or builds the resource series anew and swaps them
+// in.
 func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx)
 	start := time.Now()
@@ -138,23 +141,7 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, nil
 	}
 
-	complete := false
-	if c := fr.GetReadyCondition(); c != nil && c.Status == metav1.ConditionTrue {
-		complete = true
-	}
-	var gvks []schema.GroupVersionKind
-	var errs []error
-	for _, rs := range fr.Spec.ReconcilersStatus {
-		gv, err := schema.ParseGroupVersion(rs.APIVersion)
-		if err != nil || rs.Kind == "" {
-			errs = append(errs, fmt.Errorf("the report names an invalid kind %q/%q", rs.APIVersion, rs.Kind))
-			continue
-		}
-		if gv.Group == apiv1.GroupVersion.Group {
-			continue // the operator's own kinds have their own metrics
-		}
-		gvks = append(gvks, gv.WithKind(rs.Kind))
-	}
+	gvks, complete, errs := reportKinds(&fr)
 	key := &buildKey{kinds: fmt.Sprint(gvks), complete: complete, changes: r.Kinds.Changes()}
 	if len(errs) == 0 && r.built != nil && *r.built == *key {
 		if err := r.Resources.SwapReport(metrics.Report(&fr)); err != nil {
@@ -166,10 +153,53 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, nil
 	}
 
+	byKind, buildErrs := r.buildSeries(ctx, gvks, complete)
+	errs = append(errs, buildErrs...)
+	n, swapErr := r.swap(&fr, byKind, len(gvks) > 0)
+	if swapErr != nil {
+		return ctrl.Result{}, swapErr
+	}
+	r.built = nil
+	if len(errs) == 0 {
+		r.built = key
+	}
+	r.markRefreshed(len(errs) == 0)
+	logger.V(1).Info("refreshed Flux resource metrics", "series", n, "kinds", len(byKind),
+		"duration", time.Since(start).Round(time.Millisecond).String())
+	// An error is counted in controller_runtime_reconcile_errors_total and
+	// retried with backoff.
+	return ctrl.Result{}, errors.Join(errs...)
+}
+
+// reportKinds are the Flux kinds the report counts (not the operator's own,
+// which have their own metrics), and whether the report is complete (Ready):
+// a complete report names every Flux kind served.
+func reportKinds(fr *apiv1.FluxReport) (gvks []schema.GroupVersionKind, complete bool, errs []error) {
+	if c := fr.GetReadyCondition(); c != nil && c.Status == metav1.ConditionTrue {
+		complete = true
+	}
+	for _, rs := range fr.Spec.ReconcilersStatus {
+		gv, err := schema.ParseGroupVersion(rs.APIVersion)
+		if err != nil || rs.Kind == "" {
+			errs = append(errs, fmt.Errorf("the report names an invalid kind %q/%q", rs.APIVersion, rs.Kind))
+			continue
+		}
+		if gv.Group == apiv1.GroupVersion.Group {
+			continue
+		}
+		gvks = append(gvks, gv.WithKind(rs.Kind))
+	}
+	return gvks, complete, errs
+}
+
+// buildSeries builds the series of every kind from the cache, off to the
+// side. A kind whose read fails, and with a partial report a kind the report
+// left out, keeps its previous series.
+func (r *ReportReconciler) buildSeries(ctx context.Context, gvks []schema.GroupVersionKind, complete bool) (map[schema.GroupVersionKind]*metrics.KindSeries, []error) {
+	var errs []error
 	byKind := map[schema.GroupVersionKind]*metrics.KindSeries{}
 	if complete {
-		// A complete report names every Flux kind served: the informers
-		// of the others (a CRD deleted) stop.
+		// The informers of the kinds no longer served (a CRD deleted) stop.
 		if err := r.Kinds.Retain(ctx, gvks); err != nil {
 			errs = append(errs, err)
 		}
@@ -186,8 +216,6 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		}
 		byKind[gvk] = r.Builder.BuildObjects(objs, r.last[gvk])
 	}
-	// A partial report leaves out the kinds the reporter could not list:
-	// keep their series rather than drop them until the next full report.
 	if !complete {
 		for gvk, ks := range r.last {
 			if _, ok := byKind[gvk]; !ok {
@@ -195,6 +223,12 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 			}
 		}
 	}
+	return byKind, errs
+}
+
+// swap serves the report gauges and the series of byKind, keeps byKind's
+// objects and times for the next build, and returns the number of series.
+func (r *ReportReconciler) swap(fr *apiv1.FluxReport, byKind map[schema.GroupVersionKind]*metrics.KindSeries, listed bool) (int, error) {
 	total := 0
 	for _, ks := range byKind {
 		total += len(ks.Series)
@@ -202,25 +236,16 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	all := make([]metrics.Series, 0, total)
 	for _, ks := range byKind {
 		all = append(all, ks.Series...)
-		ks.Series = nil // rendered below; only the objects and times are kept
+		ks.Series = nil // rendered by Swap; only the objects and times are kept
 	}
-	if err := r.Resources.Swap(metrics.Report(&fr), all); err != nil {
-		return ctrl.Result{}, err
+	if err := r.Resources.Swap(metrics.Report(fr), all); err != nil {
+		return 0, err
 	}
-	if len(gvks) > 0 {
+	if listed {
 		fluxobj.ReleaseMemory()
 	}
 	r.last = byKind
-	r.built = nil
-	if len(errs) == 0 {
-		r.built = key
-	}
-	r.markRefreshed(len(errs) == 0)
-	logger.V(1).Info("refreshed Flux resource metrics", "series", len(all), "kinds", len(byKind),
-		"duration", time.Since(start).Round(time.Millisecond).String())
-	// An error is counted in controller_runtime_reconcile_errors_total and
-	// retried with backoff.
-	return ctrl.Result{}, errors.Join(errs...)
+	return total, nil
 }
 
 // InstanceReconciler keeps flux_instance_info in step with the FluxInstance
