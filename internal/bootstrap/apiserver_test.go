@@ -40,17 +40,27 @@ func (l *logLines) count(substr string) int {
 // fakeAPIServer is what the monitor's probe and a ListerWatcher see: up or
 // refusing connections.
 type fakeAPIServer struct {
-	down  atomic.Bool
-	lists atomic.Int32
+	down   atomic.Bool
+	lists  atomic.Int32
+	probes atomic.Int32
 }
 
 var errRefused = errors.New("dial tcp 127.0.0.1:6443: connect: connection refused")
 
 func (f *fakeAPIServer) probe(context.Context) error {
+	f.probes.Add(1)
 	if f.down.Load() {
 		return errRefused
 	}
 	return nil
+}
+
+// waitProbes waits until n more probes have been made than when it is
+// called: all but the last have finished, and what they changed is done.
+func (f *fakeAPIServer) waitProbes(t *testing.T, n int32) {
+	t.Helper()
+	want := f.probes.Load() + n
+	waitFor(t, func() bool { return f.probes.Load() >= want })
 }
 
 func newTestMonitor(t *testing.T, f *fakeAPIServer) (*APIServerMonitor, *logLines) {
@@ -75,7 +85,7 @@ func TestAPIServerMonitorLogsAnOutageOnceAndItsEndOnce(t *testing.T) {
 
 	f.down.Store(true)
 	waitFor(t, func() bool { return !m.Connected() })
-	time.Sleep(50 * time.Millisecond) // several probes fail
+	f.waitProbes(t, 5) // several probes fail
 	if got := testutil.ToFloat64(m.Gauge()); got != 0 {
 		t.Errorf("%s = %v during the outage, want 0", APIServerConnectedMetric, got)
 	}
@@ -84,7 +94,7 @@ func TestAPIServerMonitorLogsAnOutageOnceAndItsEndOnce(t *testing.T) {
 	}
 	f.down.Store(false)
 	waitFor(t, m.Connected)
-	time.Sleep(50 * time.Millisecond)
+	f.waitProbes(t, 3) // several probes pass
 	if got := testutil.ToFloat64(m.Gauge()); got != 1 {
 		t.Errorf("%s = %v after the outage, want 1", APIServerConnectedMetric, got)
 	}

@@ -41,7 +41,7 @@ func TestFluxCRDsAreInstalledAsFluxLabelsThem(t *testing.T) {
 	}, kinds)
 
 	// A Flux object of the stored version is accepted with its real schema...
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t, "api-test")
 	repo := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "source.toolkit.fluxcd.io/v1",
 		"kind":       "GitRepository",

@@ -26,7 +26,7 @@ func validInstance(ns, name string) *apiv1.FluxInstance {
 
 func TestSingletonNames(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t, "api-test")
 	cases := []struct {
 		name    string
 		obj     client.Object
@@ -203,7 +203,7 @@ func TestFluxInstanceValidation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			fi := validInstance(newNamespace(t), "flux")
+			fi := validInstance(env.NewNamespace(t, "api-test"), "flux")
 			tc.mutate(fi)
 			err := env.Client.Create(ctx, fi)
 			require.Error(t, err, "the API server accepted an invalid FluxInstance")
@@ -217,7 +217,7 @@ func TestFluxInstanceValidation(t *testing.T) {
 
 func TestFluxInstanceDefaultsAndImmutableSyncName(t *testing.T) {
 	ctx := context.Background()
-	fi := validInstance(newNamespace(t), "flux")
+	fi := validInstance(env.NewNamespace(t, "api-test"), "flux")
 	fi.Spec.Cluster = &apiv1.Cluster{}
 	fi.Spec.Sync = &apiv1.Sync{Kind: "GitRepository", URL: "https://github.com/org/fleet", Ref: "refs/heads/main", Path: "clusters/prod"}
 	require.NoError(t, env.Client.Create(ctx, fi))
@@ -242,7 +242,7 @@ func TestFluxInstanceDefaultsAndImmutableSyncName(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "spec.sync.name is immutable")
 
-	named := validInstance(newNamespace(t), "flux")
+	named := validInstance(env.NewNamespace(t, "api-test"), "flux")
 	named.Spec.Sync = &apiv1.Sync{Name: "fleet", Kind: "OCIRepository", URL: "oci://ghcr.io/org/fleet", Ref: "latest", Path: "./"}
 	require.NoError(t, env.Client.Create(ctx, named))
 	named.Spec.Sync.Path = "./clusters/prod"
@@ -255,7 +255,7 @@ func TestFluxInstanceDefaultsAndImmutableSyncName(t *testing.T) {
 
 func TestStatusIsOnlyWritableThroughSubresource(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t, "api-test")
 	report := &apiv1.FluxReport{
 		ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},
 		Spec: apiv1.FluxReportSpec{Distribution: apiv1.FluxDistributionStatus{
@@ -292,7 +292,7 @@ func TestStatusIsOnlyWritableThroughSubresource(t *testing.T) {
 
 func TestPrinterColumns(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
+	ns := env.NewNamespace(t, "api-test")
 	report := &apiv1.FluxReport{
 		ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},
 		Spec: apiv1.FluxReportSpec{Distribution: apiv1.FluxDistributionStatus{

@@ -78,7 +78,7 @@ func TestGoldenExposition(t *testing.T) {
 }
 
 func TestSeriesFollowReportUpdates(t *testing.T) {
-	ns := newNamespace(t, "refresh")
+	ns := env.NewNamespace(t, "refresh")
 	inNS := map[string]string{"exported_namespace": ns}
 	touchReport(t)
 
@@ -405,7 +405,7 @@ func TestScrapesNeverSeeAHalfBuiltSet(t *testing.T) {
 // TestPartialReportKeepsSeries: a kind the reporter could not list is missing
 // from a partial report; its series stay until a full report leaves it out.
 func TestPartialReportKeepsSeries(t *testing.T) {
-	ns := newNamespace(t, "partial")
+	ns := env.NewNamespace(t, "partial")
 	inNS := map[string]string{"exported_namespace": ns, "kind": "Bucket"}
 	createFlux(t, fixtures.Bucket, ns, "assets", fixtures.Ready("True", "Succeeded", "ok"))
 	refreshUntil(t, func(text string) error {
@@ -439,7 +439,7 @@ func TestPartialReportKeepsSeries(t *testing.T) {
 // kind refreshes too.
 func TestKindWhoseListFailsKeepsItsSeries(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t, "listfails")
+	ns := env.NewNamespace(t, "listfails")
 	buckets := map[string]string{"exported_namespace": ns, "kind": "Bucket"}
 	kustomizations := map[string]string{"exported_namespace": ns, "kind": "Kustomization"}
 	createFlux(t, fixtures.Bucket, ns, "assets", fixtures.Ready("True", "Succeeded", "ok"))

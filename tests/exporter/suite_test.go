@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
@@ -250,35 +249,10 @@ func series(t *testing.T, text, name string, match map[string]string) []map[stri
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := p.TextToMetricFamilies(strings.NewReader(text))
 	require.NoError(t, err)
-	return filter(families[name], match)
-}
-
-func filter(mf *dto.MetricFamily, match map[string]string) []map[string]string {
 	var out []map[string]string
-	if mf == nil {
-		return nil
-	}
-	for _, m := range mf.GetMetric() {
-		l := map[string]string{}
-		for _, p := range m.GetLabel() {
-			l[p.GetName()] = p.GetValue()
-		}
-		ok := true
-		for k, v := range match {
-			if l[k] != v {
-				ok = false
-			}
-		}
-		if ok {
-			v := m.GetGauge().GetValue()
-			if c := m.GetCounter(); c != nil {
-				v = c.GetValue()
-			} else if u := m.GetUntyped(); u != nil {
-				v = u.GetValue()
-			}
-			l["__value__"] = fmt.Sprint(v)
-			out = append(out, l)
-		}
+	for _, s := range testenv.Samples(families[name], match) {
+		s.Labels["__value__"] = fmt.Sprint(s.Value)
+		out = append(out, s.Labels)
 	}
 	return out
 }
@@ -292,30 +266,22 @@ func createFlux(t *testing.T, k fixtures.Kind, ns, name string, opts ...fixtures
 	return o
 }
 
-func newNamespace(t *testing.T, prefix string) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
-	require.NoError(t, env.Client.Create(context.Background(), ns))
-	return ns.Name
-}
-
 // refreshUntil updates the report, as the reporter does, until the scrape
 // after the refresh satisfies cond (an object created just before may reach
 // the exporter's cache after the report does), and returns that scrape.
 func refreshUntil(t *testing.T, cond func(text string) error) string {
 	t.Helper()
-	var err error
-	for i := 0; i < 10; i++ {
+	var text string
+	refreshes := 0
+	err := testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
 		touchReport(t)
-		var text string
+		refreshes++
+		var err error
 		if text, err = exporter.Scrape(); err != nil {
-			continue
+			return err
 		}
-		if err = cond(text); err == nil {
-			return text
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	require.NoError(t, err, "after 10 report updates")
-	return ""
+		return cond(text)
+	})
+	require.NoError(t, err, "after %d report updates", refreshes)
+	return text
 }

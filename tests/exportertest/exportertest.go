@@ -18,6 +18,7 @@ import (
 	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/metrics-exporter/controller"
 	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
+	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
 // Exporter is a running exporter.
@@ -71,22 +72,22 @@ func Start(cfg *rest.Config, namespace, allowlist string) (*Exporter, error) {
 
 // WaitReady waits until /readyz passes: the first refresh is done.
 func (x *Exporter) WaitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for time.Now().Before(deadline) {
+	err := testenv.Eventually(context.Background(), timeout, func(context.Context) error {
 		resp, err := http.Get("http://" + x.healthAddr + "/readyz")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("readyz: %s: %s", resp.Status, body)
+		if err != nil {
+			return err
 		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %s: %s", resp.Status, body)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("exporter not ready: %w", err)
 	}
-	return fmt.Errorf("exporter not ready after %s: %w", timeout, last)
+	return nil
 }
 
 // Scrape returns the /metrics exposition text.

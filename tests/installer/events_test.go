@@ -2,12 +2,8 @@ package installer_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -26,61 +22,6 @@ import (
 	"github.com/fluxops/flux-operator/controllers/controller"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
-
-// receiver is an event receiver on loopback that keeps what it is posted,
-// as notification-controller's would.
-type receiver struct {
-	mu     sync.Mutex
-	events []eventv1.Event
-	bad    []string
-}
-
-func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var e eventv1.Event
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	if err := json.Unmarshal(body, &e); err != nil || r.Method != http.MethodPost {
-		rc.bad = append(rc.bad, string(body))
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	rc.events = append(rc.events, e)
-	w.WriteHeader(http.StatusAccepted)
-}
-
-func (rc *receiver) find(reason string) (eventv1.Event, bool) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	for _, e := range rc.events {
-		if e.Reason == reason {
-			return e, true
-		}
-	}
-	return eventv1.Event{}, false
-}
-
-func (rc *receiver) count(reason string) int {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	n := 0
-	for _, e := range rc.events {
-		if e.Reason == reason {
-			n++
-		}
-	}
-	return n
-}
-
-func (rc *receiver) reasons() []string {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	var out []string
-	for _, e := range rc.events {
-		out = append(out, e.Reason)
-	}
-	return out
-}
 
 // logLines collects the installer's log lines.
 type logLines struct {
@@ -115,10 +56,8 @@ func withLogs(l *logLines) func(*ctrl.Options) {
 // progress stays in Kubernetes.
 func TestEventsAreForwardedToTheEventReceiver(t *testing.T) {
 	ctx := context.Background()
-	rc := &receiver{}
-	srv := httptest.NewServer(rc)
-	t.Cleanup(srv.Close)
-	startInstallerWith(t, controller.Config{Namespace: ns, Notifications: controller.NotificationOptions{Address: srv.URL}})
+	rc := testenv.StartReceiver(t)
+	startInstallerWith(t, controller.Config{Namespace: ns, Notifications: controller.NotificationOptions{Address: rc.URL}})
 	createInstance(t, &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: "flux", Namespace: ns},
 		Spec: apiv1.FluxInstanceSpec{Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"}, Wait: ptrTo(false)}})
 	waitReason(t, metav1.ConditionTrue, apiv1.ReconciliationSucceededReason)
@@ -126,11 +65,9 @@ func TestEventsAreForwardedToTheEventReceiver(t *testing.T) {
 
 	var got eventv1.Event
 	require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(context.Context) error {
-		var ok bool
-		if got, ok = rc.find(apiv1.ReconciliationSucceededReason); !ok {
-			return fmt.Errorf("no ReconciliationSucceeded event received: %v", rc.reasons())
-		}
-		return nil
+		var err error
+		got, err = rc.Find(apiv1.ReconciliationSucceededReason)
+		return err
 	}))
 	assert.Equal(t, apiv1.FluxInstanceKind, got.InvolvedObject.Kind)
 	assert.Equal(t, "fluxcd.controlplane.io/v1", got.InvolvedObject.APIVersion)
@@ -141,8 +78,8 @@ func TestEventsAreForwardedToTheEventReceiver(t *testing.T) {
 	assert.Contains(t, got.Message, "Flux v2.9.5 installed")
 	assert.Contains(t, got.Message, "Deployment/flux-system/source-controller created")
 	assert.Equal(t, revision, got.Metadata[controller.RevisionAnnotation])
-	assert.NotContains(t, rc.reasons(), apiv1.ProgressingReason, "progress events are for Kubernetes only")
-	assert.Empty(t, rc.bad)
+	assert.NotContains(t, rc.Reasons(), apiv1.ProgressingReason, "progress events are for Kubernetes only")
+	assert.Empty(t, rc.Rejected())
 
 	// The Kubernetes events are annotated with the revision.
 	var list eventsv1.EventList
@@ -158,10 +95,15 @@ func TestEventsAreForwardedToTheEventReceiver(t *testing.T) {
 	assert.Equal(t, revision, annotated[apiv1.ReconciliationSucceededReason])
 
 	// A reconciliation that changes nothing records nothing.
-	succeeded := rc.count(apiv1.ReconciliationSucceededReason)
+	succeeded := rc.Count(apiv1.ReconciliationSucceededReason)
 	waitHandled(t, "noop")
-	time.Sleep(2 * time.Second) // delivery is asynchronous: give a stray event the time to arrive
-	assert.Equal(t, succeeded, rc.count(apiv1.ReconciliationSucceededReason), "a no-op reconcile sent an event")
+	// Delivery is asynchronous: a stray event would arrive within 2s.
+	assert.NoError(t, testenv.Consistently(ctx, 2*time.Second, func(context.Context) error {
+		if n := rc.Count(apiv1.ReconciliationSucceededReason); n != succeeded {
+			return fmt.Errorf("a no-op reconcile sent an event: %d ReconciliationSucceeded events, %d before it", n, succeeded)
+		}
+		return nil
+	}))
 	require.NoError(t, env.Client.List(ctx, &list, client.InNamespace(ns)))
 	for _, e := range list.Items {
 		if e.Regarding.Name == "flux" && e.Reason == apiv1.ReconciliationSucceededReason {
@@ -172,11 +114,9 @@ func TestEventsAreForwardedToTheEventReceiver(t *testing.T) {
 	// A failure is an error.
 	patchSpec(t, func(s *apiv1.FluxInstanceSpec) { s.Distribution.Version = "9.x" })
 	require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(context.Context) error {
-		var ok bool
-		if got, ok = rc.find(apiv1.BuildFailedReason); !ok {
-			return fmt.Errorf("no BuildFailed event received: %v", rc.reasons())
-		}
-		return nil
+		var err error
+		got, err = rc.Find(apiv1.BuildFailedReason)
+		return err
 	}))
 	assert.Equal(t, eventv1.EventSeverityError, got.Severity)
 	assert.Contains(t, got.Message, `"9.x"`)

@@ -22,7 +22,7 @@ import (
 
 func TestOnDemandReportWithKubectlAnnotate(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t, "flux-ondemand")
+	ns := env.NewNamespace(t, "flux-ondemand")
 	startReporter(t, env.Config, ns, time.Hour)
 	first := waitReport(t, ns, 30*time.Second, readyWith(metav1.ConditionTrue))
 	// Reconcilers are sorted by apiVersion+kind: read the kind by name.
@@ -77,7 +77,7 @@ func TestOnDemandReportWithKubectlAnnotate(t *testing.T) {
 
 func TestReportIsCreatedAndRecreated(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t, "flux-recreate")
+	ns := env.NewNamespace(t, "flux-recreate")
 	startReporter(t, env.Config, ns, time.Hour)
 	r := waitReport(t, ns, 30*time.Second, readyWith(metav1.ConditionTrue))
 	assert.Equal(t, apiv1.DistributionInstalled, r.Spec.Distribution.Status)
@@ -103,7 +103,7 @@ func TestReportIsCreatedAndRecreated(t *testing.T) {
 // reporting ends with result success.
 func TestDisabledReportIsNotUpdated(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t, "flux-disabled")
+	ns := env.NewNamespace(t, "flux-disabled")
 	reports := reconciles(t, reportertest.ResultRequeueAfter)
 	skipped := reconciles(t, reportertest.ResultSuccess)
 	startReporter(t, env.Config, ns, time.Hour)
@@ -155,7 +155,7 @@ func TestDisabledReportIsNotUpdated(t *testing.T) {
 
 func TestSyncWithOCIRepositoryChosenByAnnotation(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t, "flux-sync")
+	ns := env.NewNamespace(t, "flux-sync")
 	// The root Kustomization is not named after the namespace.
 	createFlux(t, fixtures.OCIRepository, ns, "fleet",
 		fixtures.Ready(notReady, "OCIArtifactPullFailed", "failed to pull artifact: unauthorized"))
@@ -201,7 +201,7 @@ func TestDistributionManagedByEachInstallTool(t *testing.T) {
 		require.NoError(t, crdClient.Update(ctx, crd))
 	})
 
-	ns := newNamespace(t, "flux-tools")
+	ns := env.NewNamespace(t, "flux-tools")
 	startReporter(t, env.Config, ns, time.Hour)
 	waitReport(t, ns, 30*time.Second, readyWith(metav1.ConditionTrue))
 
@@ -251,7 +251,7 @@ func TestDistributionManagedByEachInstallTool(t *testing.T) {
 
 func TestReconcileEveryAnnotationSchedulesReports(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t, "flux-every")
+	ns := env.NewNamespace(t, "flux-every")
 	reports := reconciles(t, reportertest.ResultRequeueAfter)
 	// The reporter's own interval is far beyond the test.
 	startReporter(t, env.Config, ns, 5*time.Minute)
@@ -289,6 +289,10 @@ func TestReconcileEveryAnnotationSchedulesReports(t *testing.T) {
 		return nil
 	}))
 	after := reconciles(t, reportertest.ResultRequeueAfter)
-	time.Sleep(5 * time.Second)
-	assert.Equal(t, after, reconciles(t, reportertest.ResultRequeueAfter), "a report was scheduled after reconcileEvery was removed")
+	assert.NoError(t, testenv.Consistently(ctx, 5*time.Second, func(context.Context) error {
+		if n := reconciles(t, reportertest.ResultRequeueAfter); n != after {
+			return fmt.Errorf("a report was scheduled after reconcileEvery was removed: %v reports, %v before", n, after)
+		}
+		return nil
+	}))
 }

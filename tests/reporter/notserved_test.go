@@ -60,7 +60,7 @@ func TestUnservedFluxAPIIsAPartialReport(t *testing.T) {
 	}
 	t.Cleanup(deleteCRD)
 
-	ns := newNamespace(t, "flux-notserved")
+	ns := env.NewNamespace(t, "flux-notserved")
 	createFlux(t, fixtures.GitRepository, ns, ns, fixtures.Ready(ready, "Succeeded", "ok"), fixtures.Artifact(2048))
 	createFlux(t, fixtures.Kustomization, ns, ns, fixtures.Ready(notReady, "BuildFailed", "bad"))
 	startReporter(t, env.Config, ns, time.Hour)
@@ -91,13 +91,7 @@ func TestUnservedFluxAPIIsAPartialReport(t *testing.T) {
 	require.NotNil(t, r.Spec.SyncStatus, "the sync Kustomization named after the namespace is reported")
 	assert.Equal(t, "kustomization/"+ns, r.Spec.SyncStatus.ID)
 
-	require.NoError(t, testenv.Eventually(ctx, 10*time.Second, func(context.Context) error {
-		if n := len(reportEvents(t, ns, apiv1.ReportPartialReason)); n != 1 {
-			return fmt.Errorf("%d ReportPartial events", n)
-		}
-		return nil
-	}))
-	warning := reportEvents(t, ns, apiv1.ReportPartialReason)[0]
+	warning := waitOneEvent(t, ns, apiv1.ReportPartialReason)
 	assert.Equal(t, "Warning", warning.Type)
 	assert.Contains(t, warning.Note, part)
 

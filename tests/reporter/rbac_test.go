@@ -47,7 +47,10 @@ func withoutGroup(group string) func([]rbacv1.PolicyRule) []rbacv1.PolicyRule {
 	}
 }
 
+// reportEvents returns the Kubernetes events of the FluxReport in ns with
+// reason.
 func reportEvents(t *testing.T, ns, reason string) []eventsv1.Event {
+	t.Helper()
 	var list eventsv1.EventList
 	require.NoError(t, env.Client.List(context.Background(), &list, client.InNamespace(ns)))
 	var out []eventsv1.Event
@@ -59,9 +62,22 @@ func reportEvents(t *testing.T, ns, reason string) []eventsv1.Event {
 	return out
 }
 
+// waitOneEvent waits until the FluxReport in ns has exactly one Kubernetes
+// event with reason, and returns it.
+func waitOneEvent(t *testing.T, ns, reason string) eventsv1.Event {
+	t.Helper()
+	require.NoError(t, testenv.Eventually(context.Background(), 10*time.Second, func(context.Context) error {
+		if n := len(reportEvents(t, ns, reason)); n != 1 {
+			return fmt.Errorf("%d %s events, want 1", n, reason)
+		}
+		return nil
+	}))
+	return reportEvents(t, ns, reason)[0]
+}
+
 func TestGeneratedRBACIsEnoughAndAMissingPermissionIsReported(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t, "flux-rbac")
+	ns := env.NewNamespace(t, "flux-rbac")
 	createFlux(t, fixtures.HelmRelease, ns, "podinfo", fixtures.Ready(ready, "InstallSucceeded", "ok"))
 	createFlux(t, fixtures.Kustomization, ns, "apps", fixtures.Ready(notReady, "BuildFailed", "bad"))
 
@@ -94,13 +110,7 @@ func TestGeneratedRBACIsEnoughAndAMissingPermissionIsReported(t *testing.T) {
 		}
 		return nil
 	})
-	require.NoError(t, testenv.Eventually(ctx, 10*time.Second, func(context.Context) error {
-		if n := len(reportEvents(t, ns, apiv1.ReportPartialReason)); n != 1 {
-			return fmt.Errorf("%d ReportPartial events", n)
-		}
-		return nil
-	}))
-	warning := reportEvents(t, ns, apiv1.ReportPartialReason)[0]
+	warning := waitOneEvent(t, ns, apiv1.ReportPartialReason)
 	assert.Equal(t, "Warning", warning.Type)
 	assert.True(t, strings.HasPrefix(warning.Note, "Report is incomplete: failed to list HelmRelease"), warning.Note)
 
@@ -122,10 +132,5 @@ func TestGeneratedRBACIsEnoughAndAMissingPermissionIsReported(t *testing.T) {
 		kinds[rec.Kind] = rec.Stats
 	}
 	assert.Equal(t, apiv1.FluxReconcilerStats{Running: 1}, kinds["HelmRelease"])
-	require.NoError(t, testenv.Eventually(ctx, 10*time.Second, func(context.Context) error {
-		if n := len(reportEvents(t, ns, apiv1.ReconciliationSucceededReason)); n != 1 {
-			return fmt.Errorf("%d recovery events", n)
-		}
-		return nil
-	}))
+	waitOneEvent(t, ns, apiv1.ReconciliationSucceededReason)
 }

@@ -36,7 +36,7 @@ func installFixture(t *testing.T, ns string) {
 		fixtures.Spec(ns, "sourceRef", "name"),
 		fixtures.Ready(ready, "ReconciliationSucceeded", "Applied revision: main@sha1:0123"))
 
-	apps, infra := newNamespace(t, "apps"), newNamespace(t, "infra")
+	apps, infra := env.NewNamespace(t, "apps"), env.NewNamespace(t, "infra")
 	createFlux(t, fixtures.GitRepository, apps, "app1", fixtures.Ready(ready, "Succeeded", "ok"), fixtures.Artifact(2*1024*1024))
 	createFlux(t, fixtures.GitRepository, apps, "app2", fixtures.Ready(notReady, "GitOperationFailed", "auth failed"))
 	createFlux(t, fixtures.GitRepository, infra, "infra", fixtures.Suspended(), fixtures.Ready(notReady, "GitOperationFailed", "suspended and failing"), fixtures.Artifact(1024))
@@ -52,7 +52,7 @@ func installFixture(t *testing.T, ns string) {
 }
 
 func TestReportMatchesGoldenFile(t *testing.T) {
-	ns := newNamespace(t, "flux-golden")
+	ns := env.NewNamespace(t, "flux-golden")
 	installFixture(t, ns)
 	startReporter(t, env.Config, ns, time.Hour)
 
@@ -83,7 +83,7 @@ func TestReportMatchesGoldenFile(t *testing.T) {
 }
 
 func TestStatsSemantics(t *testing.T) {
-	ns := newNamespace(t, "flux-stats")
+	ns := env.NewNamespace(t, "flux-stats")
 	installFixture(t, ns)
 	startReporter(t, env.Config, ns, time.Hour)
 	r := waitReport(t, ns, 30*time.Second, readyWith(metav1.ConditionTrue))

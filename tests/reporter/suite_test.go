@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
@@ -35,14 +34,6 @@ func TestMain(m *testing.M) {
 		env = e
 		return fixtures.Nodes(context.Background(), env.Client, 2)
 	})
-}
-
-// newNamespace creates a namespace for one test.
-func newNamespace(t testing.TB, prefix string) string {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix + "-"}}
-	require.NoError(t, env.Client.Create(context.Background(), ns))
-	return ns.Name
 }
 
 // createFlux creates a Flux object and deletes it when the test ends, so the
@@ -126,18 +117,17 @@ func handled(value string) func(*apiv1.FluxReport) error {
 // after the request itself.
 func requestUntil(t testing.TB, ns, prefix string, cond func(*apiv1.FluxReport) error) *apiv1.FluxReport {
 	t.Helper()
-	var last error
-	for i := 0; i < 10; i++ {
-		value := fmt.Sprintf("%s-%d", prefix, i)
+	var r *apiv1.FluxReport
+	requests := 0
+	err := testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
+		value := fmt.Sprintf("%s-%d", prefix, requests)
+		requests++
 		annotate(t, ns, apiv1.ReconcileRequestAnnotation+"="+value)
-		r := waitReport(t, ns, 10*time.Second, handled(value))
-		if last = cond(r); last == nil {
-			return r
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	require.NoError(t, last, "after 10 requests")
-	return nil
+		r = waitReport(t, ns, 10*time.Second, handled(value))
+		return cond(r)
+	})
+	require.NoError(t, err, "after %d requests", requests)
+	return r
 }
 
 // reconciles returns the reporter's reconcile count for result (see

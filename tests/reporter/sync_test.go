@@ -63,7 +63,7 @@ func fluxInstance(t *testing.T, ns, syncName string) *apiv1.FluxInstance {
 // spec.sync.name; the FluxReport annotation wins over the flag, and removing
 // it gives the flag back.
 func TestSyncNameFlagAndAnnotation(t *testing.T) {
-	ns := newNamespace(t, "flux-syncflag")
+	ns := env.NewNamespace(t, "flux-syncflag")
 	syncKustomizations(t, ns, ns, "by-flag", "by-annotation", "by-instance")
 	fluxInstance(t, ns, "by-instance")
 	reportertest.StartWithConfig(t, env.Config, controller.Config{Namespace: ns, Interval: time.Hour, SyncName: "by-flag"})
@@ -85,7 +85,7 @@ func TestSyncNameFlagAndAnnotation(t *testing.T) {
 // instance, the namespace name applies.
 func TestSyncNameFallsBackToTheFluxInstance(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t, "flux-syncinstance")
+	ns := env.NewNamespace(t, "flux-syncinstance")
 	syncKustomizations(t, ns, ns, "fleet")
 	fi := fluxInstance(t, ns, "fleet")
 	startReporter(t, env.Config, ns, time.Hour)

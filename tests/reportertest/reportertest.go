@@ -4,6 +4,7 @@ package reportertest
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/fluxops/flux-operator/internal/bootstrap"
 	"github.com/fluxops/flux-operator/reporter/controller"
+	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
 // NewManager returns a manager with the reporter's cache configuration for
@@ -102,26 +104,14 @@ func ControllerMetric(name string, labels map[string]string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	match := map[string]string{"controller": ControllerName}
+	maps.Copy(match, labels)
 	for _, mf := range families {
 		if mf.GetName() != name {
 			continue
 		}
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			match := have["controller"] == ControllerName
-			for k, v := range labels {
-				match = match && have[k] == v
-			}
-			if !match {
-				continue
-			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue(), nil
-			}
-			return m.GetGauge().GetValue(), nil
+		if s := testenv.Samples(mf, match); len(s) > 0 {
+			return s[0].Value, nil
 		}
 	}
 	return 0, nil

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -33,22 +32,21 @@ func TestExampleProgramUsesGeneratedClients(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
 
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "example-"}}
-	require.NoError(t, env.Client.Create(ctx, ns))
+	ns := env.NewNamespace(t, "example")
 
-	run := exec.Command(bin, "-kubeconfig", env.Kubeconfig, "-namespace", ns.Name)
+	run := exec.Command(bin, "-kubeconfig", env.Kubeconfig, "-namespace", ns)
 	out, err = run.CombinedOutput()
 	require.NoError(t, err, string(out))
 	assert.Equal(t, []string{
-		fmt.Sprintf("applied %s/flux distribution=v2.9.5", ns.Name),
+		fmt.Sprintf("applied %s/flux distribution=v2.9.5", ns),
 		"watched Ready=True: Reporting finished in 1ms",
-		fmt.Sprintf("lister: %s/flux version=v2.9.5 ready=True", ns.Name),
+		fmt.Sprintf("lister: %s/flux version=v2.9.5 ready=True", ns),
 	}, strings.Split(strings.TrimSpace(string(out)), "\n"))
 
 	// The server holds what the program applied, owned by its field manager
 	// both on the main resource and on the status subresource.
 	var report apiv1.FluxReport
-	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "flux"}, &report))
+	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "flux"}, &report))
 	assert.Equal(t, "v2.9.5", report.Spec.Distribution.Version)
 	require.NotNil(t, report.GetReadyCondition())
 	assert.Equal(t, "Reporting finished in 1ms", report.GetReadyCondition().Message)
