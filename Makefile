@@ -90,7 +90,7 @@ distribution: tools ## Write the Flux distribution tree the installer embeds (co
 .PHONY: flux-crds
 flux-crds: tools ## Generate the Flux CRDs (tests/testdata/crds/flux) from the Flux API Go modules.
 	rm -rf $(FLUX_CRDS_DIR) && mkdir -p $(FLUX_CRDS_DIR)
-	cd tools && GOWORK=off $(CONTROLLER_GEN) crd $(FLUX_API_PATHS) output:crd:artifacts:config=$(ROOT)/$(FLUX_CRDS_DIR)
+	cd tools/flux/$(FLUX_VERSION) && GOWORK=off $(CONTROLLER_GEN) crd $(FLUX_API_PATHS) output:crd:artifacts:config=$(ROOT)/$(FLUX_CRDS_DIR)
 	$(LABEL_CRDS) -dir $(FLUX_CRDS_DIR) -label app.kubernetes.io/part-of=flux \
 		-label app.kubernetes.io/instance=flux-system -label app.kubernetes.io/version=$(FLUX_VERSION) \
 		-label app.kubernetes.io/component=crds
