@@ -13,6 +13,10 @@ MODULES := apis generated internal controllers reporter metrics-exporter tests
 # <module>/<binary> of each binary, one per line in hack/binaries (the
 # Dockerfile and tests/images read it too).
 BINARIES := $(shell cat $(ROOT)/hack/binaries)
+# The binaries' short names (installer,reporter,exporter) for build-images -names.
+empty :=
+comma := ,
+IMAGE_NAMES := $(subst $(empty) $(empty),$(comma),$(patsubst flux-operator-%,%,$(notdir $(BINARIES))))
 
 # Versions of the real components the tests and the local cluster run.
 # hack/versions.env is their one home; a value given to make wins.
@@ -156,19 +160,19 @@ images: $(BUILD_IMAGES) ## Build the OCI image index of each binary (linux/amd64
 	      -o $(RELEASE_BIN)/linux-$$arch/$${b##*/} ./cmd/$${b##*/}) || exit 1; \
 	  done; \
 	done
-	$(BUILD_IMAGES) -bin-dir $(RELEASE_BIN) -out $(IMAGES_DIR) -repository $(IMAGE_REPOSITORY) \
+	$(BUILD_IMAGES) -bin-dir $(RELEASE_BIN) -out $(IMAGES_DIR) -repository $(IMAGE_REPOSITORY) -names $(IMAGE_NAMES) \
 	  -version $(VERSION) -revision $(REVISION) -created $(CREATED)
 
 .PHONY: chart
 chart: images ## Package the Helm chart into dist/charts, with appVersion $$VERSION and the images pinned by digest.
 	rm -rf $(ROOT)/dist/charts
 	$(BUILD_IMAGES) chart -chart config/charts/flux-operator -in $(IMAGES_DIR) -out $(ROOT)/dist/charts \
-	  -version $(VERSION) -created $(CREATED) -repository $(IMAGE_REPOSITORY)
+	  -version $(VERSION) -created $(CREATED) -repository $(IMAGE_REPOSITORY) -names $(IMAGE_NAMES)
 
 .PHONY: release
 release: images chart testenv ## Write dist/: the image layouts, a CycloneDX SBOM per image (dist/sbom), install.yaml (config/default with the images pinned by digest), the packaged chart (dist/charts) and checksums.txt.
 	rm -rf $(ROOT)/dist/overlay && mkdir -p $(ROOT)/dist/overlay
-	$(BUILD_IMAGES) overlay -in $(IMAGES_DIR) -base ../../config/default -repository $(IMAGE_REPOSITORY) > $(ROOT)/dist/overlay/kustomization.yaml
+	$(BUILD_IMAGES) overlay -in $(IMAGES_DIR) -base ../../config/default -repository $(IMAGE_REPOSITORY) -names $(IMAGE_NAMES) > $(ROOT)/dist/overlay/kustomization.yaml
 	$(KUBE_BIN)/kubectl kustomize $(ROOT)/dist/overlay > $(ROOT)/dist/install.yaml
 	rm -rf $(ROOT)/dist/overlay
 	cd $(ROOT)/dist && find install.yaml images sbom charts -type f | LC_ALL=C sort | xargs sha256sum > checksums.txt
@@ -177,7 +181,7 @@ release: images chart testenv ## Write dist/: the image layouts, a CycloneDX SBO
 .PHONY: push
 push: images chart ## Push the images to $$REGISTRY (e.g. registry.example.com/fluxops) as <name>:$$VERSION and the chart as flux-operator:<chart version>; PLAIN_HTTP=true for a plain-HTTP registry; credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD or the Docker config.
 	@test -n "$(REGISTRY)" || { echo "set REGISTRY, e.g. make push REGISTRY=registry.example.com/fluxops"; exit 1; }
-	$(BUILD_IMAGES) push -in $(IMAGES_DIR) -registry $(REGISTRY) -tag $(VERSION) $(if $(filter true,$(PLAIN_HTTP)),-plain-http) \
+	$(BUILD_IMAGES) push -in $(IMAGES_DIR) -registry $(REGISTRY) -tag $(VERSION) -names $(IMAGE_NAMES) $(if $(filter true,$(PLAIN_HTTP)),-plain-http) \
 	  -chart $$(ls $(ROOT)/dist/charts/flux-operator-*.tgz)
 
 ##@ Test

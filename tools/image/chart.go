@@ -21,7 +21,6 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -61,13 +60,12 @@ func chartVersion(version string) string {
 // in most of Helm for a tar.gz of a directory.
 func chartMain(args []string, stdout io.Writer) error {
 	fset := flag.NewFlagSet("chart", flag.ContinueOnError)
+	var rel releaseImages
+	rel.flags(fset)
 	dir := fset.String("chart", "config/charts/flux-operator", "Directory of the chart.")
-	in := fset.String("in", "dist/images", "Directory of the OCI layouts written by build-images.")
 	out := fset.String("out", "dist/charts", "Directory the packaged chart is written to.")
 	version := fset.String("version", "", "Release version: the chart's appVersion; its version is the SemVer form of it.")
 	created := fset.String("created", "", "RFC 3339 time of every file in the archive, usually the commit time.")
-	repository := fset.String("repository", "ghcr.io/fluxops/flux-operator", "Image repository prefix of the release: <repository>-<name>.")
-	names := fset.String("names", "installer,reporter,exporter", "Comma-separated binaries (flux-operator-<name>).")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -78,19 +76,11 @@ func chartMain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("-created %q is not an RFC 3339 time: %w", *created, err)
 	}
-	digests := map[string]string{}
-	for _, n := range strings.Split(*names, ",") {
-		idx, err := layout.ImageIndexFromPath(filepath.Join(*in, "flux-operator-"+n))
-		if err != nil {
-			return fmt.Errorf("no image layout for flux-operator-%s: %w (run make images first)", n, err)
-		}
-		d, err := idx.Digest()
-		if err != nil {
-			return err
-		}
-		digests[n] = d.String()
+	digests, err := rel.digests()
+	if err != nil {
+		return err
 	}
-	meta, files, err := chartFiles(*dir, chartVersion(*version), *version, *repository, digests)
+	meta, files, err := chartFiles(*dir, chartVersion(*version), *version, rel.repository, digests)
 	if err != nil {
 		return err
 	}

@@ -81,9 +81,9 @@ func main() {
 	}
 	var o options
 	flag.StringVar(&o.binDir, "bin-dir", "bin/release", "Directory with <os>-<arch>/flux-operator-<name> binaries.")
-	flag.StringVar(&o.out, "out", "dist/images", "Directory the OCI layouts are written to, one per binary.")
-	flag.StringVar(&o.names, "names", "installer,reporter,exporter", "Comma-separated binaries (flux-operator-<name>).")
-	flag.StringVar(&o.repository, "repository", "ghcr.io/fluxops/flux-operator", "Image repository prefix: <repository>-<name>.")
+	flag.StringVar(&o.out, "out", defaultLayouts, "Directory the OCI layouts are written to, one per binary.")
+	flag.StringVar(&o.names, "names", defaultNames, "Comma-separated binaries (flux-operator-<name>).")
+	flag.StringVar(&o.repository, "repository", defaultRepository, "Image repository prefix: <repository>-<name>.")
 	flag.StringVar(&o.version, "version", "", "Release version (org.opencontainers.image.version and the tag).")
 	flag.StringVar(&o.revision, "revision", "", "Source revision (org.opencontainers.image.revision).")
 	flag.StringVar(&o.created, "created", "", "RFC 3339 creation time, usually the commit time, for every timestamp in the images.")
@@ -339,11 +339,11 @@ func rootFSMain(args []string, stdout io.Writer) error {
 
 func pushMain(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
-	in := fs.String("in", "dist/images", "Directory of the OCI layouts written by build-images.")
+	in := fs.String("in", defaultLayouts, "Directory of the OCI layouts written by build-images.")
 	registry := fs.String("registry", "", "Registry and path the images are pushed under, e.g. registry.example.com/fluxops.")
 	tag := fs.String("tag", "", "Tag of the pushed images.")
 	plainHTTP := fs.Bool("plain-http", false, "Speak plain HTTP to the registry.")
-	names := fs.String("names", "installer,reporter,exporter", "Comma-separated binaries (flux-operator-<name>); empty for none.")
+	names := fs.String("names", defaultNames, "Comma-separated binaries (flux-operator-<name>); empty for none.")
 	chart := fs.String("chart", "", "Packaged chart (dist/charts/flux-operator-<version>.tgz) pushed to <registry>/flux-operator:<chart version>.")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -397,31 +397,65 @@ func pushMain(args []string, stdout io.Writer) error {
 
 func overlayMain(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("overlay", flag.ContinueOnError)
-	in := fs.String("in", "dist/images", "Directory of the OCI layouts written by build-images.")
+	var rel releaseImages
+	rel.flags(fs)
 	base := fs.String("base", "", "The kustomization the overlay builds on, relative to the overlay's directory.")
-	from := fs.String("from", "ghcr.io/fluxops/flux-operator", "Image repository prefix the base names.")
-	repository := fs.String("repository", "ghcr.io/fluxops/flux-operator", "Image repository prefix of the release: <repository>-<name>.")
-	names := fs.String("names", "installer,reporter,exporter", "Comma-separated binaries (flux-operator-<name>).")
+	from := fs.String("from", defaultRepository, "Image repository prefix the base names.")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *base == "" {
 		return errors.New("-base is required")
 	}
+	digests, err := rel.digests()
+	if err != nil {
+		return err
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by build-images overlay: %s with the images pinned by digest.\n", *base)
 	fmt.Fprintf(&b, "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\nimages:\n", *base)
-	for _, n := range strings.Split(*names, ",") {
-		idx, err := layout.ImageIndexFromPath(filepath.Join(*in, "flux-operator-"+n))
+	for _, n := range rel.nameList() {
+		fmt.Fprintf(&b, "  - name: %s-%s\n    newName: %s-%s\n    digest: %s\n", *from, n, rel.repository, n, digests[n])
+	}
+	_, err = io.WriteString(stdout, b.String())
+	return err
+}
+
+// Defaults of the flags: where build-images writes the layouts, the
+// release's image repository prefix, and the binaries (hack/binaries, which
+// the Makefile passes).
+const (
+	defaultLayouts    = "dist/images"
+	defaultRepository = "ghcr.io/fluxops/flux-operator"
+	defaultNames      = "installer,reporter,exporter"
+)
+
+// releaseImages are the flags of the subcommands that read the OCI layouts
+// build-images wrote: where they are, the repository prefix of the release
+// and which binaries.
+type releaseImages struct{ in, repository, names string }
+
+func (r *releaseImages) flags(fs *flag.FlagSet) {
+	fs.StringVar(&r.in, "in", defaultLayouts, "Directory of the OCI layouts written by build-images.")
+	fs.StringVar(&r.repository, "repository", defaultRepository, "Image repository prefix of the release: <repository>-<name>.")
+	fs.StringVar(&r.names, "names", defaultNames, "Comma-separated binaries (flux-operator-<name>).")
+}
+
+func (r *releaseImages) nameList() []string { return strings.Split(r.names, ",") }
+
+// digests are the index digests of the binaries' layouts, by name.
+func (r *releaseImages) digests() (map[string]string, error) {
+	out := map[string]string{}
+	for _, n := range r.nameList() {
+		idx, err := layout.ImageIndexFromPath(filepath.Join(r.in, "flux-operator-"+n))
 		if err != nil {
-			return fmt.Errorf("no image layout for flux-operator-%s: %w (run make images first)", n, err)
+			return nil, fmt.Errorf("no image layout for flux-operator-%s: %w (run make images first)", n, err)
 		}
 		d, err := idx.Digest()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		fmt.Fprintf(&b, "  - name: %s-%s\n    newName: %s-%s\n    digest: %s\n", *from, n, *repository, n, d)
+		out[n] = d.String()
 	}
-	_, err := io.WriteString(stdout, b.String())
-	return err
+	return out, nil
 }
