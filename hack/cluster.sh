@@ -12,9 +12,7 @@
 #        CLUSTER_NODES (2), KUBE_VERSION, KWOK_VERSION.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-. "$root/hack/versions.env"
-bin="${FLUX_OPERATOR_KUBE_BIN:-$root/bin/k8s/${KUBE_VERSION}-kwok-${KWOK_VERSION}}"
+. "$(dirname "$0")/lib.sh"
 name=${CLUSTER_NAME:-flux-operator}
 kubeconfig=${CLUSTER_KUBECONFIG:-$root/.cache/kubeconfig}
 nodes=${CLUSTER_NODES:-2}

@@ -21,9 +21,7 @@
 #      REPORTER_METRICS_ADDR (:9180), LOG_LEVEL (info).
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-. "$root/hack/versions.env"
-bin="${FLUX_OPERATOR_KUBE_BIN:-$root/bin/k8s/${KUBE_VERSION}-kwok-${KWOK_VERSION}}"
+. "$(dirname "$0")/lib.sh"
 ns=${RUNTIME_NAMESPACE:-flux-system}
 run_dir=${RUN_DIR:-$root/.cache/run}
 export PATH="$bin:$PATH"

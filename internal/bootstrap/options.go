@@ -97,30 +97,27 @@ func (e *Env) String(key, def string) string {
 
 // Bool returns the variable as a boolean (true, false, 1, 0, t, f), or def.
 func (e *Env) Bool(key string, def bool) bool {
-	v, ok := e.value(key)
-	if !ok {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a boolean: use true or false", key, v))
-		return def
-	}
-	return b
+	return parseVar(e, key, def, strconv.ParseBool, "a boolean: use true or false")
 }
 
 // Duration returns the variable as a duration such as 30s or 5m, or def.
 func (e *Env) Duration(key string, def time.Duration) time.Duration {
+	return parseVar(e, key, def, time.ParseDuration, "a duration such as 30s or 5m")
+}
+
+// parseVar returns the variable parsed, or def when it is unset or does not
+// parse; then the error says it is not what.
+func parseVar[T any](e *Env, key string, def T, parse func(string) (T, error), what string) T {
 	v, ok := e.value(key)
 	if !ok {
 		return def
 	}
-	d, err := time.ParseDuration(v)
+	x, err := parse(v)
 	if err != nil {
-		e.errs = append(e.errs, fmt.Errorf("%s=%q is not a duration such as 30s or 5m", key, v))
+		e.errs = append(e.errs, fmt.Errorf("%s=%q is not %s", key, v, what))
 		return def
 	}
-	return d
+	return x
 }
 
 // Err returns every variable that did not parse, or nil.
