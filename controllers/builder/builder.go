@@ -32,6 +32,10 @@ const (
 	ShardRoleAnnotation = "sharding.fluxcd.io/role"
 )
 
+// profileAnnotation names the size profile (spec.cluster.size) on every
+// Deployment built with one.
+const profileAnnotation = "fluxcd.controlplane.io/profile"
+
 // Request is what to build.
 type Request struct {
 	// Spec is the FluxInstance spec.

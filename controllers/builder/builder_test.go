@@ -113,6 +113,16 @@ func goldenCases() map[string]func(*apiv1.FluxInstanceSpec) {
 			s.Sharding = &apiv1.Sharding{Key: "example.com/shard", Shards: []string{"a"}, Storage: "persistent"}
 			s.Storage = &apiv1.Storage{Class: "standard", Size: "10Gi"}
 		},
+		"sharding-size-persistent": func(s *apiv1.FluxInstanceSpec) {
+			s.Cluster = &apiv1.Cluster{Size: "medium"}
+			s.Sharding = &apiv1.Sharding{Shards: []string{"a", "b"}, Storage: "persistent"}
+			s.Storage = &apiv1.Storage{Class: "standard", Size: "10Gi"}
+		},
+		"sharding-size-storage": func(s *apiv1.FluxInstanceSpec) {
+			s.Cluster = &apiv1.Cluster{Size: "small"}
+			s.Sharding = &apiv1.Sharding{Shards: []string{"a"}}
+			s.Storage = &apiv1.Storage{Class: "standard", Size: "10Gi"}
+		},
 		"storage": func(s *apiv1.FluxInstanceSpec) { s.Storage = &apiv1.Storage{Class: "standard", Size: "10Gi"} },
 		"sync-git": func(s *apiv1.FluxInstanceSpec) {
 			s.Sync = &apiv1.Sync{Name: "cluster-sync", Kind: "GitRepository", URL: "ssh://git@github.com/example/fleet.git",

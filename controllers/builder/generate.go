@@ -334,8 +334,9 @@ func (g *generator) roles(keepTokens bool) error {
 	return g.writeYAML("roles/kustomization.yaml", k)
 }
 
-// podPatch sets what every Flux pod gets: Linux nodes, the image pull
-// secret, and permission for the cluster autoscaler to evict it.
+// podPatch sets what every Flux pod gets: the part-of flux label, Linux
+// nodes, the image pull secret, and permission for the cluster autoscaler to
+// evict it.
 func (g *generator) podPatch() types.Patch {
 	podSpec := map[string]any{"nodeSelector": map[string]string{"kubernetes.io/os": "linux"}}
 	if s := g.spec.Distribution.ImagePullSecret; s != "" {
@@ -344,7 +345,11 @@ func (g *generator) podPatch() types.Patch {
 	data, _ := yaml.Marshal(map[string]any{
 		"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]string{"name": "all"},
 		"spec": map[string]any{"template": map[string]any{
-			"metadata": map[string]any{"annotations": map[string]string{"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"}},
+			// Flux's own manifests did not always label their pods part-of
+			// flux (2.6's do not): a PodMonitor selecting Flux pods by it
+			// must find every release's.
+			"metadata": map[string]any{"labels": map[string]string{apiv1.PartOfLabel: "flux"},
+				"annotations": map[string]string{"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"}},
 			"spec":     podSpec,
 		}},
 	})
@@ -447,8 +452,11 @@ func (g *generator) sizePatches() []types.Patch {
 		out = append(out, patch(g.deploymentTarget(SourceController),
 			append(addArgs(p.source.args...), resources(p.source.reqMem, p.source.limCPU, p.source.lm))...))
 	}
-	out = append(out, patch(&types.Selector{ResId: resID("apps", "Deployment", "")},
-		jsonPatch{Op: "add", Path: "/metadata/annotations", Value: map[string]string{"fluxcd.controlplane.io/profile": c.Size}}))
+	// A strategic merge: the annotation joins the others (a shard's role
+	// among them) instead of replacing the map.
+	data, _ := yaml.Marshal(map[string]any{"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": "all", "annotations": map[string]string{profileAnnotation: c.Size}}})
+	out = append(out, types.Patch{Patch: string(data), Target: &types.Selector{ResId: resID("apps", "Deployment", "")}})
 	return out
 }
 
