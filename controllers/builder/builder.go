@@ -114,6 +114,9 @@ func (g *generator) build(ctx context.Context, req Request) (*Result, error) {
 	if g.components, err = components(spec, g.minor); err != nil {
 		return nil, err
 	}
+	if err := releaseRules(spec, g.minor, g.version); err != nil {
+		return nil, err
+	}
 	nPatches := 0
 	if spec.Kustomize != nil {
 		nPatches = len(spec.Kustomize.Patches)

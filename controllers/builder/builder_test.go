@@ -128,6 +128,10 @@ func goldenCases() map[string]func(*apiv1.FluxInstanceSpec) {
 			s.Sync = &apiv1.Sync{Name: "cluster-sync", Kind: "GitRepository", URL: "ssh://git@github.com/example/fleet.git",
 				Ref: "refs/heads/main", Path: "clusters/prod", PullSecret: "flux-system", Provider: "github", Interval: interval}
 		},
+		"sync-git-aws": func(s *apiv1.FluxInstanceSpec) {
+			s.Sync = &apiv1.Sync{Kind: "GitRepository", URL: "https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/fleet",
+				Ref: "refs/heads/main", Path: "clusters/prod", Provider: "aws"}
+		},
 		"sync-oci": func(s *apiv1.FluxInstanceSpec) {
 			s.Sync = &apiv1.Sync{Kind: "OCIRepository", URL: "oci://ghcr.io/example/fleet", Ref: "latest", Path: "./", Provider: "aws"}
 		},

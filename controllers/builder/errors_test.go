@@ -29,7 +29,21 @@ func TestBadInputGetsAnErrorNamingTheFieldAndWhatToDo(t *testing.T) {
 		{"a version range with no match", func(s *apiv1.FluxInstanceSpec) { s.Distribution.Version = "2.7.x" },
 			`spec.distribution.version "2.7.x" matches none of the available Flux releases (v2.9.5, v2.6.4)`},
 		{"a variant the distribution has no image list for", func(s *apiv1.FluxInstanceSpec) { s.Distribution.Variant = "enterprise-distroless" },
-			`spec.distribution.variant "enterprise-distroless": the distribution has no image list flux-images/v2.9.5/enterprise-distroless.yaml`},
+			`spec.distribution.variant "enterprise-distroless": the Flux distribution in use has image lists for upstream-alpine only ` +
+				`for v2.9.5 in flux-images/v2.9.5; set spec.distribution.artifact (or the installer's --manifests-path) to a ` +
+				`distribution that lists the enterprise-distroless images, or use a variant it has`},
+		{"a registry whose variant the distribution has no image list for", func(s *apiv1.FluxInstanceSpec) {
+			s.Distribution.Registry = "ghcr.io/controlplaneio-fluxcd/distroless"
+		}, `spec.distribution.registry "ghcr.io/controlplaneio-fluxcd/distroless" (variant enterprise-distroless): the Flux distribution in use has image lists for upstream-alpine only`},
+		{"no registry", func(s *apiv1.FluxInstanceSpec) { s.Distribution.Registry = "" },
+			"spec.distribution.registry is required: the registry of the Flux images, such as ghcr.io/fluxcd"},
+		{"the aws provider for a Git sync before Flux 2.9", func(s *apiv1.FluxInstanceSpec) {
+			s.Distribution.Version = "2.6.x"
+			s.Sync = &apiv1.Sync{Kind: "GitRepository", URL: "https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/fleet", Ref: "refs/heads/main", Path: "./", Provider: "aws"}
+		}, "spec.sync.provider 'aws' for a GitRepository sync needs Flux 2.9 or later, not v2.6.4: upgrade, or use an OCIRepository or a Bucket sync"},
+		{"the gcp provider for a Git sync", func(s *apiv1.FluxInstanceSpec) {
+			s.Sync = &apiv1.Sync{Kind: "GitRepository", URL: "https://example.com/fleet.git", Ref: "refs/heads/main", Path: "./", Provider: "gcp"}
+		}, "spec.sync.provider 'gcp' is not valid for a GitRepository sync: use an OCIRepository or a Bucket"},
 		{"a malformed patch", func(s *apiv1.FluxInstanceSpec) {
 			s.Kustomize = &apiv1.Kustomize{Patches: []apiv1.Patch{{Patch: "- op: add\n  path: [not a path\n",
 				Target: &apiv1.PatchSelector{Kind: "Deployment"}}}}

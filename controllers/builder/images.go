@@ -34,7 +34,8 @@ type image struct {
 func images(fsys fs.FS, version, registry, variant string, comps []string, manifestTags map[string]string) ([]image, []string, error) {
 	registry = strings.TrimSuffix(registry, "/")
 	var warnings []string
-	if variant == "" {
+	implied := variant == ""
+	if implied {
 		variant = registryVariants[registry]
 	}
 	byName := map[string]types.Image{}
@@ -46,8 +47,7 @@ func images(fsys fs.FS, version, registry, variant string, comps []string, manif
 		file := path.Join(distribution.ImagesDir, version, variant+".yaml")
 		data, err := fs.ReadFile(fsys, file)
 		if err != nil {
-			return nil, nil, fmt.Errorf("spec.distribution.variant %q: the distribution has no image list %s: "+
-				"use a distribution artifact that has it, or leave the variant empty to use the tags of the release", variant, file)
+			return nil, nil, missingVariant(fsys, version, registry, variant, implied)
 		}
 		var list struct {
 			Images []types.Image `json:"images"`
@@ -76,4 +76,30 @@ func images(fsys fs.FS, version, registry, variant string, comps []string, manif
 		return nil, nil, fmt.Errorf("the %s image list of Flux %s has no image for %s", variant, version, strings.Join(missing, ", "))
 	}
 	return out, warnings, nil
+}
+
+// missingVariant says which variants the distribution has image lists for
+// when it has none for variant (given, or implied by the registry when
+// implied), and how to get one: the enterprise variants' lists come with a
+// distribution artifact that carries them, not in the embedded distribution.
+func missingVariant(fsys fs.FS, version, registry, variant string, implied bool) error {
+	dir := path.Join(distribution.ImagesDir, version)
+	var have []string
+	entries, _ := fs.ReadDir(fsys, dir)
+	for _, e := range entries {
+		if v, ok := strings.CutSuffix(e.Name(), ".yaml"); ok && !e.IsDir() {
+			have = append(have, v)
+		}
+	}
+	what := fmt.Sprintf("spec.distribution.variant %q", variant)
+	if implied {
+		what = fmt.Sprintf("spec.distribution.registry %q (variant %s)", registry, variant)
+	}
+	has := "no image list"
+	if len(have) > 0 {
+		has = "image lists for " + strings.Join(have, ", ") + " only"
+	}
+	return fmt.Errorf("%s: the Flux distribution in use has %s for %s in %s; set spec.distribution.artifact "+
+		"(or the installer's --manifests-path) to a distribution that lists the %s images, or use a variant it has",
+		what, has, version, dir, variant)
 }

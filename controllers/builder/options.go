@@ -61,9 +61,22 @@ func components(spec *apiv1.FluxInstanceSpec, minor uint64) ([]string, error) {
 	return out, nil
 }
 
+// releaseRules checks the spec options that depend on the Flux release
+// being built (minor of version), which the API server cannot know.
+func releaseRules(spec *apiv1.FluxInstanceSpec, minor uint64, version string) error {
+	if y := spec.Sync; y != nil && y.Kind == "GitRepository" && y.Provider == "aws" && minor < 9 {
+		return fmt.Errorf("spec.sync.provider 'aws' for a GitRepository sync needs Flux 2.9 or later, not %s: "+
+			"upgrade, or use an OCIRepository or a Bucket sync", version)
+	}
+	return nil
+}
+
 // validate checks what the API server's CEL rules check too, so an offline
 // build gives the same answer.
 func validate(spec *apiv1.FluxInstanceSpec) error {
+	if strings.TrimSpace(spec.Distribution.Registry) == "" {
+		return fmt.Errorf("spec.distribution.registry is required: the registry of the Flux images, such as ghcr.io/fluxcd")
+	}
 	if c := spec.Cluster; c != nil {
 		if d := strings.TrimSuffix(c.Domain, "."); c.Domain != "" && len(validation.IsDNS1123Subdomain(d)) > 0 {
 			return fmt.Errorf("spec.cluster.domain %q is not a DNS name such as cluster.local", c.Domain)
@@ -110,8 +123,8 @@ func validate(spec *apiv1.FluxInstanceSpec) error {
 		switch {
 		case y.Provider == "github" && y.Kind != "GitRepository":
 			return fmt.Errorf("spec.sync.provider 'github' is only valid for a GitRepository sync, not %s", y.Kind)
-		case (y.Provider == "aws" || y.Provider == "gcp") && y.Kind == "GitRepository":
-			return fmt.Errorf("spec.sync.provider %q is not valid for a GitRepository sync: use an OCIRepository or a Bucket", y.Provider)
+		case y.Provider == "gcp" && y.Kind == "GitRepository":
+			return fmt.Errorf("spec.sync.provider 'gcp' is not valid for a GitRepository sync: use an OCIRepository or a Bucket")
 		case y.Kind == "OCIRepository" && !strings.HasPrefix(y.URL, "oci://"):
 			return fmt.Errorf("spec.sync.url %q of an OCIRepository sync must start with oci://", y.URL)
 		}

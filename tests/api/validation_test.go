@@ -115,6 +115,13 @@ func TestFluxInstanceValidation(t *testing.T) {
 			message: []string{"the 'github' provider is only valid for a GitRepository sync"},
 		},
 		{
+			name: "the gcp provider on a GitRepository sync is rejected",
+			mutate: func(fi *apiv1.FluxInstance) {
+				fi.Spec.Sync = &apiv1.Sync{Kind: "GitRepository", URL: "https://example.com/fleet.git", Ref: "refs/heads/main", Path: "./", Provider: "gcp"}
+			},
+			message: []string{"the 'gcp' provider is not valid for a GitRepository sync"},
+		},
+		{
 			name: "an unknown sync kind is rejected",
 			mutate: func(fi *apiv1.FluxInstance) {
 				fi.Spec.Sync = &apiv1.Sync{Kind: "HelmRepository", URL: "https://charts.example.com", Ref: "x", Path: "./"}
@@ -213,6 +220,15 @@ func TestFluxInstanceValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The aws provider authenticates a GitRepository to AWS CodeCommit from
+// Flux 2.9: the API accepts it, and the build refuses it for older releases.
+func TestTheAWSProviderIsAcceptedForAGitRepositorySync(t *testing.T) {
+	fi := validInstance(env.NewNamespace(t, "api-test"), "flux")
+	fi.Spec.Sync = &apiv1.Sync{Kind: "GitRepository", URL: "https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/fleet",
+		Ref: "refs/heads/main", Path: "./", Provider: "aws"}
+	require.NoError(t, env.Client.Create(context.Background(), fi))
 }
 
 func TestFluxInstanceDefaultsAndImmutableSyncName(t *testing.T) {

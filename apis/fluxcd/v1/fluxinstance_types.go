@@ -274,7 +274,7 @@ type PatchSelector struct {
 // +kubebuilder:validation:XValidation:rule="self.kind != 'OCIRepository' || self.url.startsWith('oci://')",message="an OCIRepository sync url must start with 'oci://'"
 // +kubebuilder:validation:XValidation:rule="self.kind != 'GitRepository' || self.url.startsWith('http://') || self.url.startsWith('https://') || self.url.startsWith('ssh://')",message="a GitRepository sync url must start with 'http://', 'https://' or 'ssh://'"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'github' || self.kind == 'GitRepository'",message="the 'github' provider is only valid for a GitRepository sync"
-// +kubebuilder:validation:XValidation:rule="!has(self.provider) || !(self.provider in ['aws', 'gcp']) || self.kind != 'GitRepository'",message="the 'aws' and 'gcp' providers are not valid for a GitRepository sync"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'gcp' || self.kind != 'GitRepository'",message="the 'gcp' provider is not valid for a GitRepository sync"
 type Sync struct {
 	// Name of the source and Kustomization. Defaults to the namespace name.
 	// +kubebuilder:validation:MaxLength=63
