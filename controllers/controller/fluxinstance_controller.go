@@ -275,6 +275,9 @@ func (r *FluxInstanceReconciler) finish(ctx context.Context, obj *apiv1.FluxInst
 	apimeta.RemoveStatusCondition(&obj.Status.Conditions, apiv1.ReconcilingCondition)
 	if v := obj.GetAnnotations()[apiv1.ReconcileRequestAnnotation]; v != "" {
 		obj.Status.LastHandledReconcileAt = v
+		if obj.GetAnnotations()[apiv1.ForceRequestAnnotation] == v {
+			obj.Status.LastHandledForceAt = v
+		}
 	}
 	switch {
 	case o.err == nil:

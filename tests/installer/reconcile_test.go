@@ -100,9 +100,10 @@ func getInstance(t *testing.T) *apiv1.FluxInstance {
 	return fi
 }
 
-// waitHandled asks for a reconciliation with requestedAt and waits until the
-// installer has handled it, then returns the instance.
-func waitHandled(t *testing.T, token string) *apiv1.FluxInstance {
+// waitHandled asks for a reconciliation with requestedAt (and the also
+// annotations, set to the same token) and waits until the installer has
+// handled it, then returns the instance.
+func waitHandled(t *testing.T, token string, also ...string) *apiv1.FluxInstance {
 	t.Helper()
 	ctx := context.Background()
 	fi := getInstance(t)
@@ -111,6 +112,9 @@ func waitHandled(t *testing.T, token string) *apiv1.FluxInstance {
 		fi.Annotations = map[string]string{}
 	}
 	fi.Annotations[apiv1.ReconcileRequestAnnotation] = token
+	for _, a := range also {
+		fi.Annotations[a] = token
+	}
 	require.NoError(t, env.Client.Patch(ctx, fi, patch))
 	var out *apiv1.FluxInstance
 	require.NoError(t, testenv.Eventually(ctx, 60*time.Second, func(context.Context) error {
@@ -213,6 +217,13 @@ func TestInstanceLifecycle(t *testing.T) {
 	sc, err = deployment(t, "source-controller")
 	require.NoError(t, err)
 	assert.NotContains(t, sc.Spec.Template.Spec.Containers[0].Args, "--log-level=debug", "drift was not repaired")
+
+	// A forced request is echoed in status.lastHandledForceAt, as Flux's
+	// controllers and the Flux Operator do; a plain request after it is not.
+	fi = waitHandled(t, "forced", apiv1.ForceRequestAnnotation)
+	assert.Equal(t, "forced", fi.Status.LastHandledForceAt)
+	fi = waitHandled(t, "plain")
+	assert.Equal(t, "forced", fi.Status.LastHandledForceAt, "a plain request changed lastHandledForceAt")
 
 	// A removed component is pruned; an object marked prune-disabled stays.
 	ia, err := deployment(t, "image-automation-controller")

@@ -399,6 +399,12 @@ type FluxInstanceStatus struct {
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 
+	// LastHandledForceAt is the last handled value of the
+	// reconcile.fluxcd.io/forceAt annotation: a forced reconciliation,
+	// asked for with the same value in reconcile.fluxcd.io/requestedAt.
+	// +optional
+	LastHandledForceAt string `json:"lastHandledForceAt,omitempty"`
+
 	// LastAttemptedRevision is the '<version>@<digest>' last attempted.
 	// +optional
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`

@@ -22,6 +22,10 @@ type FluxInstanceStatusApplyConfiguration struct {
 	// LastHandledReconcileAt is the last handled value of the
 	// reconcile.fluxcd.io/requestedAt annotation.
 	LastHandledReconcileAt *string `json:"lastHandledReconcileAt,omitempty"`
+	// LastHandledForceAt is the last handled value of the
+	// reconcile.fluxcd.io/forceAt annotation: a forced reconciliation,
+	// asked for with the same value in reconcile.fluxcd.io/requestedAt.
+	LastHandledForceAt *string `json:"lastHandledForceAt,omitempty"`
 	// LastAttemptedRevision is the '<version>@<digest>' last attempted.
 	LastAttemptedRevision *string `json:"lastAttemptedRevision,omitempty"`
 	// LastAppliedRevision is the '<version>@<digest>' last applied, e.g. 'v2.7.2@sha256:…'.
@@ -60,6 +64,14 @@ func (b *FluxInstanceStatusApplyConfiguration) WithConditions(values ...*metav1.
 // If called multiple times, the LastHandledReconcileAt field is set to the value of the last call.
 func (b *FluxInstanceStatusApplyConfiguration) WithLastHandledReconcileAt(value string) *FluxInstanceStatusApplyConfiguration {
 	b.LastHandledReconcileAt = &value
+	return b
+}
+
+// WithLastHandledForceAt sets the LastHandledForceAt field in the declarative configuration to the given value
+// and returns the receiver, so that objects can be built by chaining "With" function invocations.
+// If called multiple times, the LastHandledForceAt field is set to the value of the last call.
+func (b *FluxInstanceStatusApplyConfiguration) WithLastHandledForceAt(value string) *FluxInstanceStatusApplyConfiguration {
+	b.LastHandledForceAt = &value
 	return b
 }
 
