@@ -196,34 +196,35 @@ func localResources(fsys filesys.FileSystem, dir string) error {
 	return nil
 }
 
-// supported returns the releases of a distribution tree whose minor version
-// the embedded tree has too: the build is written and tested for those (an
-// artifact may carry releases this installer does not know how to build).
+// MinVersion is the oldest Flux release the installer builds: the first
+// whose controllers' manifests have the layout the build patches (the
+// Flux Operator's lower bound too). Releases from it on are built from any
+// distribution tree that carries them, each with its release's rules
+// (workload identity from 2.6, source-watcher from 2.7, …); a release whose
+// files do not have the layout fails with the file or object it lacks.
+var MinVersion = semver.MustParse("2.2.0")
+
+// supported returns the Flux 2 releases of a distribution tree from
+// MinVersion on.
 func supported(fsys fs.FS) ([]*semver.Version, error) {
 	all, err := distribution.Versions(fsys)
 	if err != nil {
 		return nil, err
 	}
-	embedded, err := distribution.Versions(distribution.Embedded())
-	if err != nil {
-		return nil, err
-	}
-	minors := map[[2]uint64]bool{}
-	var names []string
-	for _, v := range embedded {
-		if !minors[[2]uint64{v.Major(), v.Minor()}] {
-			names = append(names, fmt.Sprintf("%d.%d", v.Major(), v.Minor()))
-		}
-		minors[[2]uint64{v.Major(), v.Minor()}] = true
-	}
-	var out []*semver.Version
+	var out, skipped []*semver.Version
 	for _, v := range all {
-		if minors[[2]uint64{v.Major(), v.Minor()}] {
+		if v.Major() == MinVersion.Major() && !v.LessThan(MinVersion) {
 			out = append(out, v)
+		} else {
+			skipped = append(skipped, v)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("the distribution has no release of a Flux minor version this installer builds (%s)", strings.Join(names, ", "))
+		names := make([]string, len(skipped))
+		for i, v := range skipped {
+			names[i] = distribution.VersionString(v)
+		}
+		return nil, fmt.Errorf("the distribution has no Flux 2 release from v%s on to build (it has %s)", MinVersion, strings.Join(names, ", "))
 	}
 	return out, nil
 }

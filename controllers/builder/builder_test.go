@@ -92,6 +92,14 @@ func goldenCases() map[string]func(*apiv1.FluxInstanceSpec) {
 	cases := map[string]func(*apiv1.FluxInstanceSpec){
 		"default":        func(*apiv1.FluxInstanceSpec) {},
 		"v2.6.4":         func(s *apiv1.FluxInstanceSpec) { s.Distribution.Version = "2.6.x" },
+		"v2.7.5": func(s *apiv1.FluxInstanceSpec) {
+			s.Distribution.Version = "2.7.x"
+			s.Components = allComponents()
+		},
+		"v2.8.1": func(s *apiv1.FluxInstanceSpec) {
+			s.Distribution.Version = "2.8.x"
+			s.Components = allComponents()
+		},
 		"all-components": func(s *apiv1.FluxInstanceSpec) { s.Components = allComponents() },
 		"subset": func(s *apiv1.FluxInstanceSpec) {
 			s.Components = []apiv1.Component{"source-controller", "kustomize-controller"}

@@ -26,8 +26,8 @@ func TestBadInputGetsAnErrorNamingTheFieldAndWhatToDo(t *testing.T) {
 			s.Distribution.Version = "2.6.x"
 			s.Components = []apiv1.Component{"source-controller", "source-watcher"}
 		}, "spec.components: source-watcher is part of Flux from v2.7.0: remove it or set spec.distribution.version to 2.7.x or later"},
-		{"a version range with no match", func(s *apiv1.FluxInstanceSpec) { s.Distribution.Version = "2.7.x" },
-			`spec.distribution.version "2.7.x" matches none of the available Flux releases (v2.9.5, v2.6.4)`},
+		{"a version range with no match", func(s *apiv1.FluxInstanceSpec) { s.Distribution.Version = "2.5.x" },
+			`spec.distribution.version "2.5.x" matches none of the available Flux releases (v2.9.5, v2.8.1, v2.7.5, v2.6.4)`},
 		{"a variant the distribution has no image list for", func(s *apiv1.FluxInstanceSpec) { s.Distribution.Variant = "enterprise-distroless" },
 			`spec.distribution.variant "enterprise-distroless": the Flux distribution in use has image lists for upstream-alpine only ` +
 				`for v2.9.5 in flux-images/v2.9.5; set spec.distribution.artifact (or the installer's --manifests-path) to a ` +
@@ -224,20 +224,46 @@ func TestTheCRDPatchFindsEnumsByWhatTheyHoldNotWhereTheySit(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-func TestAnArtifactReleaseOfAnUnsupportedMinorIsNotBuilt(t *testing.T) {
-	// An artifact with v2.8.3 and v2.9.5: only v2.9.5 is of a minor this
-	// installer builds, so 2.8.x matches nothing and 2.x takes v2.9.5.
+func TestAnArtifactReleaseIsBuiltByItsReleaseRulesOrSaysWhatItLacks(t *testing.T) {
+	// An artifact that carries Flux v2.5.1 (2.6.4's files as a stand-in):
+	// it builds, with the rules of 2.5.
 	tree := reshaped(t, func(s string) string { return s })
-	tree["flux/v2.8.3/source-controller.yaml"] = &fstest.MapFile{Data: []byte("kind: Deployment\n")}
-	spec := defaultSpec()
-	spec.Distribution.Version = "2.8.x"
-	_, err := Build(context.Background(), Request{Spec: &spec, Distribution: tree})
-	if err == nil || !strings.Contains(err.Error(), `"2.8.x" matches none of the available Flux releases (v2.9.5, v2.6.4)`) {
-		t.Errorf("2.8.x: %v", err)
+	for p, f := range tree {
+		if rest, ok := strings.CutPrefix(p, "flux/v2.6.4/"); ok {
+			tree["flux/v2.5.1/"+rest] = f
+		}
+		if rest, ok := strings.CutPrefix(p, "flux-images/v2.6.4/"); ok {
+			tree["flux-images/v2.5.1/"+rest] = f
+		}
 	}
-	only := fstest.MapFS{"flux/v2.8.3/source-controller.yaml": &fstest.MapFile{Data: []byte("kind: Deployment\n")}}
+	spec := defaultSpec()
+	spec.Distribution.Version = "2.5.x"
+	res, err := Build(context.Background(), Request{Spec: &spec, Distribution: tree})
+	if err != nil {
+		t.Fatalf("2.5.x: %v", err)
+	}
+	if res.Version != "v2.5.1" {
+		t.Errorf("2.5.x built %s", res.Version)
+	}
+	spec.Cluster = &apiv1.Cluster{ObjectLevelWorkloadIdentity: true}
+	_, err = Build(context.Background(), Request{Spec: &spec, Distribution: tree})
+	if err == nil || !strings.Contains(err.Error(), "need Flux 2.6 or later, not v2.5.1") {
+		t.Errorf("workload identity on 2.5: %v", err)
+	}
+
+	// A release whose files lack the layout: the error names what is missing.
+	tree["flux/v2.8.3/source-controller.yaml"] = &fstest.MapFile{Data: []byte("kind: Deployment\n")}
+	spec = defaultSpec()
+	spec.Distribution.Version = "2.8.3"
+	_, err = Build(context.Background(), Request{Spec: &spec, Distribution: tree})
+	if err == nil || !strings.Contains(err.Error(), "the distribution of Flux v2.8.3 has no policies.yaml") {
+		t.Errorf("an incomplete release: %v", err)
+	}
+
+	// Releases older than MinVersion are not built.
+	only := fstest.MapFS{"flux/v2.1.0/source-controller.yaml": &fstest.MapFile{Data: []byte("kind: Deployment\n")}}
 	_, err = Build(context.Background(), Request{Spec: ptr(defaultSpec()), Distribution: only})
-	if err == nil || !strings.Contains(err.Error(), "no release of a Flux minor version this installer builds (2.9, 2.6)") {
-		t.Errorf("an artifact of other minors only: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "the distribution has no Flux 2 release from v2.2.0 on to build (it has v2.1.0)") {
+		t.Errorf("an artifact of older releases only: %v", err)
 	}
 }

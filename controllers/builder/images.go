@@ -60,13 +60,16 @@ func images(fsys fs.FS, version, registry, variant string, comps []string, manif
 		}
 	}
 	out := make([]image, 0, len(comps))
-	var missing []string
+	var missing, unpinned []string
 	for _, c := range comps {
 		img := image{Component: c, Repository: registry + "/" + c}
 		if variant == "" {
 			img.Tag = manifestTags[c]
 		} else if li, ok := byName[c]; ok {
 			img.Tag, img.Digest = li.NewTag, li.Digest
+			if img.Digest == "" {
+				unpinned = append(unpinned, c+":"+img.Tag)
+			}
 		} else {
 			missing = append(missing, c)
 		}
@@ -74,6 +77,10 @@ func images(fsys fs.FS, version, registry, variant string, comps []string, manif
 	}
 	if len(missing) > 0 {
 		return nil, nil, fmt.Errorf("the %s image list of Flux %s has no image for %s", variant, version, strings.Join(missing, ", "))
+	}
+	if len(unpinned) > 0 {
+		warnings = append(warnings, fmt.Sprintf("the %s image list of Flux %s has no digest for %s: these images are pulled "+
+			"by tag; a distribution artifact whose image list has their digests pins them", variant, version, strings.Join(unpinned, ", ")))
 	}
 	return out, warnings, nil
 }

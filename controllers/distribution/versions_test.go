@@ -79,7 +79,7 @@ func TestTheEmbeddedTreeHasTheSupportedReleases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := list(vs); got != "v2.9.5, v2.6.4" {
+	if got := list(vs); got != "v2.9.5, v2.8.1, v2.7.5, v2.6.4" {
 		t.Errorf("embedded releases = %s", got)
 	}
 	if _, err := FromDir(t.TempDir()); err == nil || !strings.Contains(err.Error(), "--manifests-path") {

@@ -229,7 +229,7 @@ func TestTheBuildCommandPrintsWhatKubectlAccepts(t *testing.T) {
 	out, err = cmd.Output()
 	require.Error(t, err)
 	assert.Empty(t, out)
-	assert.Contains(t, stderr.String(), `spec.distribution.version "3.x" matches none of the available Flux releases (v2.9.5, v2.6.4)`)
+	assert.Contains(t, stderr.String(), `spec.distribution.version "3.x" matches none of the available Flux releases (v2.9.5, v2.8.1, v2.7.5, v2.6.4)`)
 }
 
 func mustRead(t *testing.T, file string) string {

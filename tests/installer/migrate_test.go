@@ -58,9 +58,35 @@ func TestAMinorUpgradeMigratesStoredVersions(t *testing.T) {
 
 	patch := client.MergeFrom(getInstance(t).DeepCopy())
 	up := getInstance(t)
-	up.Spec.Distribution.Version = "2.x"
+	up.Spec.Distribution.Version = "2.7.x"
 	require.NoError(t, env.Client.Patch(ctx, up, patch))
-	waitReadyAt("v2.9.5@")
+
+	// One minor at a time, as users upgrade: the object survives each step,
+	// readable in the release's storage version.
+	for _, step := range []struct{ version, want string }{{"2.7.x", "v2.7.5@"}, {"2.8.x", "v2.8.1@"}, {"2.x", "v2.9.5@"}} {
+		if step.version != "2.7.x" {
+			patch := client.MergeFrom(getInstance(t).DeepCopy())
+			up := getInstance(t)
+			up.Spec.Distribution.Version = step.version
+			require.NoError(t, env.Client.Patch(ctx, up, patch))
+		}
+		waitReadyAt(step.want)
+		var crd apiextensionsv1.CustomResourceDefinition
+		require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Name: "imagepolicies.image.toolkit.fluxcd.io"}, &crd))
+		storage := ""
+		for _, v := range crd.Spec.Versions {
+			if v.Storage {
+				storage = v.Name
+			}
+		}
+		assert.Contains(t, crd.Status.StoredVersions, storage, "%s: the storage version is not among the stored ones", step.want)
+		got := &unstructured.Unstructured{}
+		got.SetAPIVersion("image.toolkit.fluxcd.io/" + storage)
+		got.SetKind("ImagePolicy")
+		require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, got), "%s: the object is gone", step.want)
+		r, _, _ := unstructured.NestedString(got.Object, "spec", "policy", "semver", "range")
+		assert.Equal(t, ">=1.0.0", r, "%s: the object changed", step.want)
+	}
 
 	var crd apiextensionsv1.CustomResourceDefinition
 	require.NoError(t, env.Client.Get(ctx, client.ObjectKey{Name: "imagepolicies.image.toolkit.fluxcd.io"}, &crd))

@@ -262,7 +262,7 @@ func TestInstanceLifecycle(t *testing.T) {
 		return nil
 	}))
 	_, _, msg := ready(fi)
-	assert.Contains(t, msg, `spec.distribution.version "3.x" matches none of the available Flux releases (v2.9.5, v2.6.4)`)
+	assert.Contains(t, msg, `spec.distribution.version "3.x" matches none of the available Flux releases (v2.9.5, v2.8.1, v2.7.5, v2.6.4)`)
 	stalled := apimetaFind(fi.Status.Conditions, apiv1.StalledCondition)
 	require.NotNil(t, stalled)
 	assert.Equal(t, metav1.ConditionTrue, stalled.Status)

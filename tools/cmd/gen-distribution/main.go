@@ -277,10 +277,15 @@ func writeRelease(tmpl *template.Template, r release, minor int, crdsDir, out st
 	buf.WriteString("images:\n")
 	for _, name := range names {
 		img := r.Components[name]
-		if img.Digest == "" {
-			return fmt.Errorf("%s has no digest", name)
+		if img.Tag == "" {
+			return fmt.Errorf("%s has no tag", name)
 		}
-		fmt.Fprintf(&buf, "  - name: ghcr.io/fluxcd/%s\n    newTag: %s\n    digest: %s\n", name, img.Tag, img.Digest)
+		// A release whose digests are not known lists the tags alone: the
+		// build then warns that its images are not pinned.
+		fmt.Fprintf(&buf, "  - name: ghcr.io/fluxcd/%s\n    newTag: %s\n", name, img.Tag)
+		if img.Digest != "" {
+			fmt.Fprintf(&buf, "    digest: %s\n", img.Digest)
+		}
 	}
 	return os.WriteFile(filepath.Join(images, "upstream-alpine.yaml"), buf.Bytes(), 0o644)
 }
