@@ -90,8 +90,8 @@ func goldenCases() map[string]func(*apiv1.FluxInstanceSpec) {
 	truth, falsity := true, false
 	interval := &metav1.Duration{Duration: 5 * time.Minute}
 	cases := map[string]func(*apiv1.FluxInstanceSpec){
-		"default":        func(*apiv1.FluxInstanceSpec) {},
-		"v2.6.4":         func(s *apiv1.FluxInstanceSpec) { s.Distribution.Version = "2.6.x" },
+		"default": func(*apiv1.FluxInstanceSpec) {},
+		"v2.6.4":  func(s *apiv1.FluxInstanceSpec) { s.Distribution.Version = "2.6.x" },
 		"v2.7.5": func(s *apiv1.FluxInstanceSpec) {
 			s.Distribution.Version = "2.7.x"
 			s.Components = allComponents()

@@ -350,7 +350,7 @@ func (g *generator) podPatch() types.Patch {
 			// must find every release's.
 			"metadata": map[string]any{"labels": map[string]string{apiv1.PartOfLabel: "flux"},
 				"annotations": map[string]string{"cluster-autoscaler.kubernetes.io/safe-to-evict": "true"}},
-			"spec":     podSpec,
+			"spec": podSpec,
 		}},
 	})
 	return types.Patch{Patch: string(data), Target: &types.Selector{ResId: resID("apps", "Deployment", "")}}

@@ -130,8 +130,6 @@ func TestShardsKeepTheirRoleWithASizeProfileAndStorage(t *testing.T) {
 	}
 }
 
-
-
 func TestEveryFluxPodIsLabelledPartOfFlux(t *testing.T) {
 	for _, version := range []string{"2.6.x", "2.9.x"} {
 		t.Run(version, func(t *testing.T) {
