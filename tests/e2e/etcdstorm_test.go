@@ -166,6 +166,8 @@ func watchedRevision(ctx context.Context, t *testing.T, cfg *rest.Config, gvr sc
 				see(l.GetResourceVersion())
 				return l.GetResourceVersion()
 			}
+			// A failed list is tried again after a pause, as a reflector
+			// does: not a wait for anything.
 			time.Sleep(100 * time.Millisecond)
 		}
 		return ""

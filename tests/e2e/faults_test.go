@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -80,25 +79,6 @@ kind: HelmRelease
 metadata: {name: %s, namespace: %s}
 spec: {interval: 1m, chartRef: {kind: OCIRepository, name: podinfo}}
 `, name, ns)
-}
-
-// scrape returns the exporter's /metrics, or an error.
-func scrape(addr string) (string, error) {
-	code, body, err := get("http://" + addr + "/metrics")
-	if err == nil && code != http.StatusOK {
-		err = fmt.Errorf("/metrics: %d", code)
-	}
-	return body, err
-}
-
-func get(url string) (int, string, error) {
-	resp, err := http.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), err
 }
 
 // waitScrape waits until the series served on addr contain every one of
@@ -177,75 +157,100 @@ const (
 // than the leader Leases, for the three binaries, while Flux objects change
 // behind their backs.
 func TestFaultAnAPIServerOutage(t *testing.T) {
+	o := &outageFault{}
 	testEnv.Test(t, features.New("the API server unreachable for 60s").
-		Assess("the binaries keep running, say so once, the exporter turns unready with its last snapshot, and all are fresh again soon after",
-			step(apiServerOutage)).
+		Setup(step(o.start)).
+		Assess("the binaries serve the cluster and the installer holds its Lease", step(o.serving)).
+		Assess("the API server cut: each binary says so and reports it disconnected", step(o.cutOff)).
+		Assess("the exporter turns unready once the outage is older than --stale-after, stays live and serves its last snapshot",
+			step(o.stale)).
+		Assess("the API server back after 60s: the object created meanwhile is reported and served, and all are fresh again soon after",
+			step(o.back)).
+		Assess("the binaries kept running, said so once each way without repeating errors, and the leaders took their Leases back",
+			step(o.rodeOut)).
 		Feature())
 }
 
-func apiServerOutage(t *testing.T) {
-	ns := faultNamespace(t, "faults-outage")
-	applyYAML(t, gitRepository(ns, "before"))
-	p := startPartition(t)
-	reporter, exporter := faultBinaries(t, ns, p.Kubeconfig, 19420, "--stale-after", "10s")
-	installer := startProcess(t, &binary{name: "installer", kubeconfig: p.Kubeconfig, env: []string{"RUNTIME_NAMESPACE=" + ns},
-		metrics: "127.0.0.1:19424", health: "127.0.0.1:19425"})
-	all := []*binary{reporter, exporter, installer}
-	exp, rep := exporter.metrics, reporter.metrics
-	waitScrape(t, time.Minute, exp, []string{series("GitRepository", ns, "before")})
-	waitLog(t, installer, acquiredLog)
-	pids := []int{reporter.pid(), exporter.pid(), installer.pid()}
+// outageFault is what the steps of TestFaultAnAPIServerOutage share: the
+// binaries reach the API server through a partition the test cuts.
+type outageFault struct {
+	ns                            string
+	p                             *partition
+	reporter, exporter, installer *binary
+	pids                          []int
+	cut, restored                 time.Time
+	// during is what each binary logged until the API server came back.
+	during map[string]string
+}
 
-	p.cut()
-	cut := time.Now()
-	applyYAML(t, gitRepository(ns, "during"))
-	for _, b := range all {
+func (o *outageFault) all() []*binary { return []*binary{o.reporter, o.exporter, o.installer} }
+
+func (o *outageFault) start(t *testing.T) {
+	o.ns = faultNamespace(t, "faults-outage")
+	applyYAML(t, gitRepository(o.ns, "before"))
+	o.p = startPartition(t)
+	o.reporter, o.exporter = faultBinaries(t, o.ns, o.p.Kubeconfig, 19420, "--stale-after", "10s")
+	o.installer = startProcess(t, &binary{name: "installer", kubeconfig: o.p.Kubeconfig, env: []string{"RUNTIME_NAMESPACE=" + o.ns},
+		metrics: "127.0.0.1:19424", health: "127.0.0.1:19425"})
+}
+
+func (o *outageFault) serving(t *testing.T) {
+	waitScrape(t, time.Minute, o.exporter.metrics, []string{series("GitRepository", o.ns, "before")})
+	waitLog(t, o.installer, acquiredLog)
+	for _, b := range o.all() {
+		o.pids = append(o.pids, b.pid())
+	}
+}
+
+func (o *outageFault) cutOff(t *testing.T) {
+	o.p.cut()
+	o.cut = time.Now()
+	applyYAML(t, gitRepository(o.ns, "during"))
+	for _, b := range o.all() {
 		waitLog(t, b, lostLog)
 		waitScrape(t, 10*time.Second, b.metrics, []string{"flux_operator_api_server_connected 0"})
 	}
-	// The exporter turns unready once the outage is older than
-	// --stale-after, still live and still serving its last snapshot.
-	waitStale(t, exporter)
-	waitLog(t, exporter, "not ready: the metrics are stale: the API server has been unreachable for")
-	code, body, err := get("http://" + exporter.health + "/readyz?verbose")
+}
+
+// stale: the exporter turns unready once the outage is older than
+// --stale-after, still live and still serving its last snapshot.
+func (o *outageFault) stale(t *testing.T) {
+	waitStale(t, o.exporter)
+	waitLog(t, o.exporter, "not ready: the metrics are stale: the API server has been unreachable for")
+	code, body, err := get("http://" + o.exporter.health + "/readyz?verbose")
 	require.NoError(t, err)
 	t.Logf("exporter /readyz during the outage: %d\n%s", code, body)
-	assertLive(t, exporter)
-	waitScrape(t, time.Second, exp, []string{series("GitRepository", ns, "before"), "flux_report_ready 1"},
-		series("GitRepository", ns, "during"))
+	assertLive(t, o.exporter)
+	waitScrape(t, time.Second, o.exporter.metrics, []string{series("GitRepository", o.ns, "before"), "flux_report_ready 1"},
+		series("GitRepository", o.ns, "during"))
+}
 
-	time.Sleep(time.Until(cut.Add(60 * time.Second)))
-	during := map[string]string{"reporter": reporter.output(), "exporter": exporter.output(), "installer": installer.output()}
-	p.restore(t)
-	back := time.Now()
-
-	// Fresh again: the object created during the outage is reported and
-	// served, the gauges say connected, the exporter is ready.
-	waitReportedTotal(t, 20*time.Second, ns, "GitRepository", 2)
-	waitScrape(t, 20*time.Second, exp, []string{series("GitRepository", ns, "during"), "flux_operator_api_server_connected 1"})
-	fresh := time.Since(back)
-	waitFresh(t, exporter)
-	waitScrape(t, 10*time.Second, rep, []string{"flux_operator_api_server_connected 1"})
-	waitScrape(t, 10*time.Second, installer.metrics, []string{"flux_operator_api_server_connected 1"})
-	t.Logf("served fresh series %s after the API server came back, from an outage of %s",
-		fresh.Round(time.Millisecond), back.Sub(cut).Round(time.Second))
-
-	waitLog(t, exporter, "the metrics are fresh again: ready")
-	for i, b := range all {
-		assert.True(t, b.running(), "%s exited during the outage", b.name)
-		assert.Equal(t, pids[i], b.pid(), "%s was restarted", b.name)
-		assert.Equal(t, 1, b.count(lostLog), "%s logs the loss once", b.name)
-		if b == exporter {
-			assert.Equal(t, 1, b.count("not ready: the metrics are stale"), "the exporter says once why it is not ready")
-			assert.Zero(t, b.count("healthz check failed"), "a failed readiness probe adds no line at the info level")
-		}
-		assert.Equal(t, 1, b.count(backLog), "%s logs the return once", b.name)
-		// Nothing repeats an error while the API server is away.
-		assert.LessOrEqual(t, errorLines(during[b.name]), 3, "%s logged errors during the outage:\n%s", b.name, during[b.name])
+// back: fresh again, the object created during the outage is reported and
+// served, the gauges say connected, the exporter is ready.
+func (o *outageFault) back(t *testing.T) {
+	holdFault(o.cut, 60*time.Second)
+	o.during = map[string]string{}
+	for _, b := range o.all() {
+		o.during[b.name] = b.output()
 	}
-	for _, b := range []*binary{reporter, installer} {
-		assert.Contains(t, b.output(), "lost the leader Lease: stepped down, campaigning again",
-			"the %s steps down when it cannot renew its Lease, and campaigns again in the same process", b.name)
+	o.p.restore(t)
+	o.restored = time.Now()
+
+	waitReportedTotal(t, 20*time.Second, o.ns, "GitRepository", 2)
+	waitScrape(t, 20*time.Second, o.exporter.metrics, []string{series("GitRepository", o.ns, "during"), "flux_operator_api_server_connected 1"})
+	fresh := time.Since(o.restored)
+	waitFresh(t, o.exporter)
+	waitScrape(t, 10*time.Second, o.reporter.metrics, []string{"flux_operator_api_server_connected 1"})
+	waitScrape(t, 10*time.Second, o.installer.metrics, []string{"flux_operator_api_server_connected 1"})
+	t.Logf("served fresh series %s after the API server came back, from an outage of %s",
+		fresh.Round(time.Millisecond), o.restored.Sub(o.cut).Round(time.Second))
+	waitLog(t, o.exporter, "the metrics are fresh again: ready")
+}
+
+func (o *outageFault) rodeOut(t *testing.T) {
+	assertRodeOut(t, o.all(), o.pids, o.during)
+	assert.Equal(t, 1, o.exporter.count("not ready: the metrics are stale"), "the exporter says once why it is not ready")
+	for _, b := range []*binary{o.reporter, o.installer} {
 		assert.Equal(t, 2, b.count(acquiredLog), "the %s takes its Lease back after the outage", b.name)
 	}
 }
@@ -310,60 +315,79 @@ func errorLines(logs string) int {
 // TestFaultAFluxCRDDeleted: Flux uninstalled kind by kind, as deleting a CRD
 // does, and installed again.
 func TestFaultAFluxCRDDeleted(t *testing.T) {
+	c := &crdFault{}
 	testEnv.Test(t, features.New("a Flux CRD deleted and created again").
-		Assess("the kind leaves the report and the series without repeating errors, and comes back with its CRD",
-			step(fluxCRDDeleted)).
+		Setup(step(c.start)).
+		Assess("the HelmRelease is reported and served", step(c.served)).
+		Assess("the CRD deleted: the kind leaves the report at once, and the series", step(c.deleteCRD)).
+		Assess("for 20s after, no binary logs an error or a failed watch, and the report is complete", step(c.quiet)).
+		Assess("the CRD created again: the kind comes back in the report and the series", step(c.createCRD)).
 		Feature())
 }
 
-func fluxCRDDeleted(t *testing.T) {
-	ns := faultNamespace(t, "faults-crd")
-	applyYAML(t, helmRelease(ns, "app"))
-	reporter, exporter := faultBinaries(t, ns, "", 19440)
-	exp := exporter.metrics
-	waitScrape(t, time.Minute, exp, []string{series("HelmRelease", ns, "app")})
-	waitReportedTotal(t, 10*time.Second, ns, "HelmRelease", 1)
+const helmReleaseCRD = "helmreleases.helm.toolkit.fluxcd.io"
 
-	const crd = "helmreleases.helm.toolkit.fluxcd.io"
-	mustKubectl(t, "delete", "crd", crd, "--timeout=1m")
+// crdFault is what the steps of TestFaultAFluxCRDDeleted share.
+type crdFault struct {
+	ns                 string
+	reporter, exporter *binary
+}
+
+func (c *crdFault) start(t *testing.T) {
+	c.ns = faultNamespace(t, "faults-crd")
+	applyYAML(t, helmRelease(c.ns, "app"))
+	c.reporter, c.exporter = faultBinaries(t, c.ns, "", 19440)
+}
+
+func (c *crdFault) served(t *testing.T) {
+	waitScrape(t, time.Minute, c.exporter.metrics, []string{series("HelmRelease", c.ns, "app")})
+	waitReportedTotal(t, 10*time.Second, c.ns, "HelmRelease", 1)
+}
+
+// deleteCRD: the reporter reports at once on a deleted Flux CRD, not at its
+// next interval.
+func (c *crdFault) deleteCRD(t *testing.T) {
+	mustKubectl(t, "delete", "crd", helmReleaseCRD, "--timeout=1m")
 	deleted := time.Now()
-	// The reporter reports at once on a deleted Flux CRD, not at its next
-	// interval.
-	waitReportedTotal(t, 20*time.Second, ns, "HelmRelease", -1)
-	waitScrape(t, 20*time.Second, exp, nil, `kind="HelmRelease"`)
+	waitReportedTotal(t, 20*time.Second, c.ns, "HelmRelease", -1)
+	waitScrape(t, 20*time.Second, c.exporter.metrics, nil, `kind="HelmRelease"`)
 	t.Logf("the kind left the report and the series %s after its CRD was deleted", time.Since(deleted).Round(time.Millisecond))
-	from := map[*binary]int{reporter: len(reporter.output()), exporter: len(exporter.output())}
-	time.Sleep(20 * time.Second)
-	for _, b := range []*binary{reporter, exporter} {
-		later := b.output()[from[b]:]
-		assert.Zero(t, errorLines(later), "%s logged errors after the CRD was gone:\n%s", b.name, later)
-		assert.NotContains(t, later, "Failed to watch", b.name)
-		assert.True(t, b.running(), b.name)
-	}
-	// The first report after the deletion is complete: a kind gone is not a failure.
-	var fr apiv1.FluxReport
-	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: apiv1.DefaultName}, &fr))
-	if c := fr.GetReadyCondition(); assert.NotNil(t, c) {
-		assert.Equal(t, "True", string(c.Status), c.Message)
-	}
+}
 
+// quiet: a kind gone is not an error, not repeated, and not a failure of
+// the first report after the deletion.
+func (c *crdFault) quiet(t *testing.T) {
+	from := map[*binary]int{c.reporter: len(c.reporter.output()), c.exporter: len(c.exporter.output())}
+	assert.NoError(t, testenv.Consistently(context.Background(), 20*time.Second, func(context.Context) error {
+		for _, b := range []*binary{c.reporter, c.exporter} {
+			later := b.output()[from[b]:]
+			switch {
+			case errorLines(later) > 0:
+				return fmt.Errorf("%s logged errors after the CRD was gone:\n%s", b.name, later)
+			case strings.Contains(later, "Failed to watch"):
+				return fmt.Errorf("%s logged a failed watch after the CRD was gone:\n%s", b.name, later)
+			case !b.running():
+				return fmt.Errorf("%s exited after the CRD was gone", b.name)
+			}
+		}
+		return nil
+	}))
+	var fr apiv1.FluxReport
+	require.NoError(t, k8s.Get(context.Background(), client.ObjectKey{Namespace: c.ns, Name: apiv1.DefaultName}, &fr))
+	if cond := fr.GetReadyCondition(); assert.NotNil(t, cond) {
+		assert.Equal(t, "True", string(cond.Status), cond.Message)
+	}
+}
+
+func (c *crdFault) createCRD(t *testing.T) {
 	mustKubectl(t, "apply", "--server-side", "--field-manager", "e2e-faults", "-f",
 		testenv.FluxCRDDir()+"/helm.toolkit.fluxcd.io_helmreleases.yaml")
-	mustKubectl(t, "wait", "--for", "condition=Established", "--timeout", "60s", "crd/"+crd)
-	applyYAML(t, helmRelease(ns, "again"))
+	mustKubectl(t, "wait", "--for", "condition=Established", "--timeout", "60s", "crd/"+helmReleaseCRD)
+	applyYAML(t, helmRelease(c.ns, "again"))
 	// Picked up on the next report, asked for here as a user would.
-	mustKubectl(t, "-n", ns, "annotate", "--overwrite", "fluxreport/flux",
-		fmt.Sprintf("%s=%d", apiv1.ReconcileRequestAnnotation, time.Now().UnixNano()))
-	waitReportedTotal(t, 30*time.Second, ns, "HelmRelease", 1)
-	waitScrape(t, 30*time.Second, exp, []string{series("HelmRelease", ns, "again")}, series("HelmRelease", ns, "app"))
-}
-
-// TestFaultTheLeaderKilled: two replicas of every binary, as config/ha
-// runs them; the leaders of the reporter and the installer are killed.
-func TestFaultTheLeaderKilled(t *testing.T) {
-	testEnv.Test(t, features.New("two replicas of every binary, the leader killed").
-		Assess("the standby takes the Lease and reports, both exporters serve the same series", step(leaderKilled)).
-		Feature())
+	requestReport(t, c.ns)
+	waitReportedTotal(t, 30*time.Second, c.ns, "HelmRelease", 1)
+	waitScrape(t, 30*time.Second, c.exporter.metrics, []string{series("HelmRelease", c.ns, "again")}, series("HelmRelease", c.ns, "app"))
 }
 
 const acquiredLog = "Successfully acquired lease"
@@ -433,33 +457,62 @@ func sameSeries(t *testing.T, a, b *binary) {
 	}
 }
 
-func leaderKilled(t *testing.T) {
-	ns := faultNamespace(t, "faults-replicas")
-	applyYAML(t, gitRepository(ns, "one"))
-	env := []string{"RUNTIME_NAMESPACE=" + ns}
+// TestFaultTheLeaderKilled: two replicas of every binary, as config/ha
+// runs them; the leaders of the reporter and the installer are killed.
+func TestFaultTheLeaderKilled(t *testing.T) {
+	l := &leaderFault{}
+	testEnv.Test(t, features.New("two replicas of every binary, the leader killed").
+		Setup(step(l.start)).
+		Assess("both exporters serve the same series, and one reporter and one installer lead", step(l.oneLeads)).
+		Assess("the leaders killed (SIGKILL): the standbys take their Leases", step(l.killLeaders)).
+		Assess("the new leader reports: an object created now is counted and served by both exporters", step(l.newLeaderReports)).
+		Assess("a reporter stopped with SIGTERM releases its Lease, which a restarted replica takes at once", step(l.released)).
+		Feature())
+}
+
+// leaderFault is what the steps of TestFaultTheLeaderKilled share.
+type leaderFault struct {
+	ns                               string
+	reporters, installers, exporters [2]*binary
+	rLeader, rStandby                *binary
+	iLeader, iStandby                *binary
+	// before is the holder of each Lease before its leader was killed.
+	before map[string]string
+}
+
+func (l *leaderFault) start(t *testing.T) {
+	l.ns = faultNamespace(t, "faults-replicas")
+	applyYAML(t, gitRepository(l.ns, "one"))
+	env := []string{"RUNTIME_NAMESPACE=" + l.ns}
 	replica := func(name string, port int) *binary {
 		return startProcess(t, &binary{name: name, env: env,
 			metrics: fmt.Sprintf("127.0.0.1:%d", port), health: fmt.Sprintf("127.0.0.1:%d", port+1)})
 	}
-	reporters := [2]*binary{replica("reporter", 19460), replica("reporter", 19462)}
-	installers := [2]*binary{replica("installer", 19464), replica("installer", 19466)}
-	exporters := [2]*binary{replica("exporter", 19468), replica("exporter", 19470)}
-	for _, e := range exporters {
-		waitScrape(t, time.Minute, e.metrics, []string{series("GitRepository", ns, "one")})
+	l.reporters = [2]*binary{replica("reporter", 19460), replica("reporter", 19462)}
+	l.installers = [2]*binary{replica("installer", 19464), replica("installer", 19466)}
+	l.exporters = [2]*binary{replica("exporter", 19468), replica("exporter", 19470)}
+}
+
+func (l *leaderFault) oneLeads(t *testing.T) {
+	for _, e := range l.exporters {
+		waitScrape(t, time.Minute, e.metrics, []string{series("GitRepository", l.ns, "one")})
 	}
-	sameSeries(t, exporters[0], exporters[1])
+	sameSeries(t, l.exporters[0], l.exporters[1])
 
-	rLeader, rStandby := leaderOf(t, reporters)
-	iLeader, iStandby := leaderOf(t, installers)
-	assert.Zero(t, rStandby.count(acquiredLog), "one reporter leads at a time")
-	assert.Zero(t, iStandby.count(acquiredLog), "one installer leads at a time")
-	before := map[string]string{"reporter": holder(t, ns, "flux-operator-reporter"), "installer": holder(t, ns, "flux-operator-installer")}
+	l.rLeader, l.rStandby = leaderOf(t, l.reporters)
+	l.iLeader, l.iStandby = leaderOf(t, l.installers)
+	assert.Zero(t, l.rStandby.count(acquiredLog), "one reporter leads at a time")
+	assert.Zero(t, l.iStandby.count(acquiredLog), "one installer leads at a time")
+	l.before = map[string]string{"reporter": holder(t, l.ns, "flux-operator-reporter"), "installer": holder(t, l.ns, "flux-operator-installer")}
+}
 
-	// SIGKILL: no Lease released, the standby waits out the lease duration.
-	rLeader.stop(syscall.SIGKILL)
-	iLeader.stop(syscall.SIGKILL)
+// killLeaders: SIGKILL releases no Lease, the standby waits out the lease
+// duration.
+func (l *leaderFault) killLeaders(t *testing.T) {
+	l.rLeader.stop(syscall.SIGKILL)
+	l.iLeader.stop(syscall.SIGKILL)
 	killed := time.Now()
-	for _, b := range []*binary{rStandby, iStandby} {
+	for _, b := range []*binary{l.rStandby, l.iStandby} {
 		require.NoError(t, testenv.Eventually(context.Background(), 45*time.Second, func(context.Context) error {
 			if b.count(acquiredLog) == 0 {
 				return fmt.Errorf("the standby %s did not take the Lease", b.name)
@@ -467,41 +520,34 @@ func leaderKilled(t *testing.T) {
 			return nil
 		}))
 		t.Logf("the standby %s took the Lease %s after the leader was killed", b.name, time.Since(killed).Round(100*time.Millisecond))
-		assert.NotEqual(t, before[b.name], holder(t, ns, "flux-operator-"+b.name), "the %s Lease changed hands", b.name)
+		assert.NotEqual(t, l.before[b.name], holder(t, l.ns, "flux-operator-"+b.name), "the %s Lease changed hands", b.name)
 	}
-	// The new leader reports: an object created now is counted and served by both exporters.
-	applyYAML(t, gitRepository(ns, "two"))
-	mustKubectl(t, "-n", ns, "annotate", "--overwrite", "fluxreport/flux",
-		fmt.Sprintf("%s=%d", apiv1.ReconcileRequestAnnotation, time.Now().UnixNano()))
-	waitReportedTotal(t, 30*time.Second, ns, "GitRepository", 2)
-	for _, e := range exporters {
-		waitScrape(t, 30*time.Second, e.metrics, []string{series("GitRepository", ns, "two")})
-	}
-	sameSeries(t, exporters[0], exporters[1])
+}
 
-	// SIGTERM: the leader releases the Lease and a restarted replica takes
-	// it at once.
-	rLeader.start(t)
-	rStandby.stop(syscall.SIGTERM)
+func (l *leaderFault) newLeaderReports(t *testing.T) {
+	applyYAML(t, gitRepository(l.ns, "two"))
+	requestReport(t, l.ns)
+	waitReportedTotal(t, 30*time.Second, l.ns, "GitRepository", 2)
+	for _, e := range l.exporters {
+		waitScrape(t, 30*time.Second, e.metrics, []string{series("GitRepository", l.ns, "two")})
+	}
+	sameSeries(t, l.exporters[0], l.exporters[1])
+}
+
+// released: the leader stopped with SIGTERM releases the Lease and a
+// restarted replica takes it at once.
+func (l *leaderFault) released(t *testing.T) {
+	l.rLeader.start(t)
+	l.rStandby.stop(syscall.SIGTERM)
 	stopped := time.Now()
-	assert.Empty(t, holder(t, ns, "flux-operator-reporter"), "a reporter stopped with SIGTERM releases its Lease")
+	assert.Empty(t, holder(t, l.ns, "flux-operator-reporter"), "a reporter stopped with SIGTERM releases its Lease")
 	require.NoError(t, testenv.Eventually(context.Background(), 30*time.Second, func(context.Context) error {
-		if rLeader.count(acquiredLog) < 2 { // its first process logged it once
+		if l.rLeader.count(acquiredLog) < 2 { // its first process logged it once
 			return fmt.Errorf("the restarted reporter did not take the released Lease")
 		}
 		return nil
 	}))
 	t.Logf("a restarted reporter took the released Lease %s after the leader stopped", time.Since(stopped).Round(100*time.Millisecond))
-}
-
-// TestFaultKilledMidWrite: the reporter killed between the two writes of a
-// report (its spec, then its status) and the exporter killed in the middle
-// of a refresh, at 1,200 Flux objects, one of which keeps changing so that
-// every report is new.
-func TestFaultKilledMidWrite(t *testing.T) {
-	testEnv.Test(t, features.New("killed in the middle of a report write or a refresh").
-		Assess("no half-written report is ever served, and the next process converges", step(killedMidWrite)).
-		Feature())
 }
 
 // readyOf is the Ready condition of a report, or nil.
@@ -554,23 +600,55 @@ func servedFailing(t *testing.T, addr string) map[string]int {
 	return out
 }
 
-func killedMidWrite(t *testing.T) {
+// TestFaultKilledMidWrite: the reporter killed between the two writes of a
+// report (its spec, then its status) and the exporter killed in the middle
+// of a refresh, at 1,200 Flux objects, one of which keeps changing so that
+// every report is new.
+func TestFaultKilledMidWrite(t *testing.T) {
+	m := &midWriteFault{}
+	testEnv.Test(t, features.New("killed in the middle of a report write or a refresh").
+		Setup(step(m.start)).
+		Assess("the report of 1,200 objects is written and served", step(m.served)).
+		Assess("the reporter killed between the spec and the status of a report: no half-written report is served and the next process completes it",
+			step(m.killReporter)).
+		Assess("the exporter killed as a refresh starts (SIGKILL, SIGTERM, SIGKILL): its successor serves the same series as the replica that stayed up",
+			step(m.killExporter)).
+		Feature())
+}
+
+const midWriteObjects = 1200
+
+// midWriteFault is what the steps of TestFaultKilledMidWrite share.
+type midWriteFault struct {
+	ns                       string
+	cs                       versioned.Interface
+	reporter, steady, killed *binary
+	// stopFlip stops the object that flips; flipped is closed once it has.
+	stopFlip context.CancelFunc
+	flipped  chan struct{}
+	// half is signalled when the report's spec is newer than its status
+	// (written, the status not yet), finished when a report is complete,
+	// which complete then is.
+	half, finished chan struct{}
+	mu             sync.Mutex
+	complete       *apiv1.FluxReport
+}
+
+func (m *midWriteFault) start(t *testing.T) {
 	ctx := context.Background()
-	ns := faultNamespace(t, "faults-kill")
+	m.ns = faultNamespace(t, "faults-kill")
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	require.NoError(t, err)
-	const objects = 1200
-	require.NoError(t, fixtures.Populate(ctx, cfg, bootstrap.NewScheme(), 0, objects))
+	require.NoError(t, fixtures.Populate(ctx, cfg, bootstrap.NewScheme(), 0, midWriteObjects))
 	// The bench-* namespaces stay, emptied with the CRDs at the end: the
 	// next test's load goes into them again.
 
 	// One GitRepository (obj-6, neither suspended nor failing in the load) flips between failing and ready, so each report differs
 	// from the last and is written in two steps.
 	flipCtx, stopFlip := context.WithCancel(ctx)
-	defer stopFlip()
-	flipped := make(chan struct{})
+	m.stopFlip, m.flipped = stopFlip, make(chan struct{})
 	go func() {
-		defer close(flipped)
+		defer close(m.flipped)
 		for i := 0; flipCtx.Err() == nil; i++ {
 			status := []string{"True", "False"}[i%2]
 			patch := fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":%q,"reason":"Flip","message":"flip %d",`+
@@ -580,31 +658,31 @@ func killedMidWrite(t *testing.T) {
 				t.Errorf("failed to flip obj-6: %v\n%s", err, out)
 				return
 			}
+			// The pause between two flips, the pace of the load: not a wait
+			// for anything.
 			time.Sleep(200 * time.Millisecond)
 		}
 	}()
+	t.Cleanup(func() { stopFlip(); <-m.flipped })
 
 	// A short Lease, so that a killed reporter's successor need not wait 15s.
 	lease := []string{"--reporting-interval=1s", "--leader-election-lease-duration=3s",
 		"--leader-election-renew-deadline=2s", "--leader-election-retry-period=500ms"}
-	env := []string{"RUNTIME_NAMESPACE=" + ns}
-	reporter := startProcess(t, &binary{name: "reporter", env: env, args: lease,
+	env := []string{"RUNTIME_NAMESPACE=" + m.ns}
+	m.reporter = startProcess(t, &binary{name: "reporter", env: env, args: lease,
 		metrics: "127.0.0.1:19480", health: "127.0.0.1:19481"})
-	steady := startProcess(t, &binary{name: "exporter", env: env, metrics: "127.0.0.1:19482", health: "127.0.0.1:19483"})
-	killed := startProcess(t, &binary{name: "exporter", env: env, metrics: "127.0.0.1:19484", health: "127.0.0.1:19485"})
+	m.steady = startProcess(t, &binary{name: "exporter", env: env, metrics: "127.0.0.1:19482", health: "127.0.0.1:19483"})
+	m.killed = startProcess(t, &binary{name: "exporter", env: env, metrics: "127.0.0.1:19484", health: "127.0.0.1:19485"})
 
 	// Watch the report: half is signalled when its spec is newer than its
 	// status (written, the status not yet), complete keeps the last report
 	// whose status is of its spec.
-	cs, err := versioned.NewForConfig(cfg)
+	m.cs, err = versioned.NewForConfig(cfg)
 	require.NoError(t, err)
-	w, err := cs.FluxcdV1().FluxReports(ns).Watch(ctx, metav1.ListOptions{})
+	w, err := m.cs.FluxcdV1().FluxReports(m.ns).Watch(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
-	defer w.Stop()
-	half := make(chan struct{}, 1)
-	finished := make(chan struct{}, 1)
-	var mu sync.Mutex
-	var complete *apiv1.FluxReport
+	t.Cleanup(w.Stop)
+	m.half, m.finished = make(chan struct{}, 1), make(chan struct{}, 1)
 	go func() {
 		for ev := range w.ResultChan() {
 			fr, ok := ev.Object.(*apiv1.FluxReport)
@@ -617,59 +695,76 @@ func killedMidWrite(t *testing.T) {
 			}
 			if c.ObservedGeneration != fr.Generation {
 				select {
-				case half <- struct{}{}:
+				case m.half <- struct{}{}:
 				default:
 				}
 				continue
 			}
-			mu.Lock()
-			complete = fr.DeepCopy()
-			mu.Unlock()
+			m.mu.Lock()
+			m.complete = fr.DeepCopy()
+			m.mu.Unlock()
 			select {
-			case finished <- struct{}{}:
+			case m.finished <- struct{}{}:
 			default:
 			}
 		}
 	}()
-	lastComplete := func() map[string]int {
-		mu.Lock()
-		defer mu.Unlock()
-		if complete == nil {
-			return nil
-		}
-		return failingByKind(complete)
-	}
-	waitScrape(t, time.Minute, steady.metrics, []string{`flux_report_reconcilers{kind="GitRepository",state="running"}`})
+}
 
-	// The reporter, killed the moment its spec is written and its status
-	// not yet.
+// lastComplete is what the last complete report says is failing.
+func (m *midWriteFault) lastComplete() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.complete == nil {
+		return nil
+	}
+	return failingByKind(m.complete)
+}
+
+func (m *midWriteFault) served(t *testing.T) {
+	waitScrape(t, time.Minute, m.steady.metrics, []string{`flux_report_reconcilers{kind="GitRepository",state="running"}`})
+}
+
+// killReporter: the reporter, killed the moment its spec is written and its
+// status not yet.
+func (m *midWriteFault) killReporter(t *testing.T) {
+	ctx := context.Background()
 	hits, differed := 0, 0
 	for attempt := 0; attempt < 40 && hits < 3; attempt++ {
 		select {
-		case <-half:
+		case <-m.half:
 		case <-time.After(15 * time.Second):
 			t.Fatal("no report was written in 15s")
 		}
-		reporter.stop(syscall.SIGKILL)
-		fr, err := cs.FluxcdV1().FluxReports(ns).Get(ctx, apiv1.DefaultName, metav1.GetOptions{})
+		m.reporter.stop(syscall.SIGKILL)
+		fr, err := m.cs.FluxcdV1().FluxReports(m.ns).Get(ctx, apiv1.DefaultName, metav1.GetOptions{})
 		require.NoError(t, err)
 		if c := readyOf(fr); c == nil || c.ObservedGeneration == fr.Generation {
-			reporter.start(t) // the status made it: not this time
+			m.reporter.start(t) // the status made it: not this time
 			continue
 		}
 		hits++
 		// What is served is the last complete report, not the new spec
-		// paired with the old status.
-		want, written := lastComplete(), failingByKind(fr)
+		// paired with the old status: once the exporter has caught up with
+		// that report, it keeps serving it for a second, time enough to
+		// take up the half-written one.
+		want, written := m.lastComplete(), failingByKind(fr)
 		if !assert.ObjectsAreEqual(want, written) {
 			differed++
 		}
-		time.Sleep(time.Second)
-		assert.Equal(t, want, servedFailing(t, steady.metrics), "the exporter serves the last complete report")
+		servesWant := func(context.Context) error {
+			if got := servedFailing(t, m.steady.metrics); !assert.ObjectsAreEqual(want, got) {
+				return fmt.Errorf("the exporter serves %v failing, the last complete report says %v", got, want)
+			}
+			return nil
+		}
+		if assert.NoError(t, testenv.Eventually(ctx, 10*time.Second, servesWant), "the exporter serves the last complete report") {
+			assert.NoError(t, testenv.Consistently(ctx, time.Second, servesWant), "the exporter serves the last complete report")
+		}
 		// The next process finishes the job.
-		reporter.start(t)
+		m.reporter.start(t)
 		require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
-			fr, err := cs.FluxcdV1().FluxReports(ns).Get(ctx, apiv1.DefaultName, metav1.GetOptions{})
+			fr, err := m.cs.FluxcdV1().FluxReports(m.ns).Get(ctx, apiv1.DefaultName, metav1.GetOptions{})
 			if err != nil {
 				return err
 			}
@@ -682,44 +777,52 @@ func killedMidWrite(t *testing.T) {
 	t.Logf("killed the reporter between the spec and the status of a report %d times (%d times with a spec that differed from the served report)",
 		hits, differed)
 	assert.Equal(t, 3, hits, "the reporter was killed between its two writes 3 times")
+}
 
-	// The exporter, killed (SIGKILL, then SIGTERM) as a refresh starts: its
-	// successor serves exactly what the replica that stayed up serves. The
-	// flipping object is left ready first: how long a flapping object has
-	// been not ready is each exporter's own memory (docs/metrics.md), which
-	// a new process starts afresh.
-	stopFlip()
-	<-flipped
+// killExporter: the exporter, killed (SIGKILL, then SIGTERM) as a refresh
+// starts: its successor serves exactly what the replica that stayed up
+// serves. The flipping object is left ready first: how long a flapping
+// object has been not ready is each exporter's own memory
+// (docs/metrics.md), which a new process starts afresh.
+func (m *midWriteFault) killExporter(t *testing.T) {
+	m.stopFlip()
+	<-m.flipped
 	mustKubectl(t, "-n", "bench-6", "patch", "gitrepository", "obj-6", "--subresource", "status", "--type", "merge", "-p",
 		fmt.Sprintf(`{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Succeeded","message":"steady","lastTransitionTime":%q}]}}`,
 			time.Now().UTC().Format(time.RFC3339)))
-	waitReportedFailing(t, ns, "GitRepository", 0)
+	waitReportedFailing(t, m.ns, "GitRepository", 0)
 	select {
-	case <-finished: // drop what was finished before
+	case <-m.finished: // drop what was finished before
 	default:
 	}
 	for i, sig := range []os.Signal{syscall.SIGKILL, syscall.SIGTERM, syscall.SIGKILL} {
 		select {
-		case <-finished:
+		case <-m.finished:
 		case <-time.After(15 * time.Second):
 			t.Fatal("no report was finished in 15s")
 		}
-		killed.stop(sig)
-		killed.start(t)
-		sameSeries(t, steady, killed)
+		m.killed.stop(sig)
+		m.killed.start(t)
+		sameSeries(t, m.steady, m.killed)
 		t.Logf("exporter %s %d: its successor serves the same series", sig, i+1)
 	}
-	body, err := scrape(killed.metrics)
+	body, err := scrape(m.killed.metrics)
 	require.NoError(t, err)
-	assert.Equal(t, objects, strings.Count(body, "\nflux_resource_info{"), "every object has its series")
+	assert.Equal(t, midWriteObjects, strings.Count(body, "\nflux_resource_info{"), "every object has its series")
 }
 
 // TestFaultAMergeStorm: 1,000 status updates per second for 60s over 12,000
 // Flux objects, as a cluster-wide Flux upgrade or an outage of a Git host
 // causes.
 func TestFaultAMergeStorm(t *testing.T) {
+	s := &stormFault{}
 	testEnv.Test(t, features.New("a merge storm at 12,000 objects").
-		Assess("the binaries stay within their memory limits and converge within one report interval", step(mergeStorm)).
+		Setup(step(s.start)).
+		Assess("the exporter serves a series for each of the 12,000 objects", step(s.served)).
+		Assess("1,000 status updates a second for 60s are all written", step(s.storm)).
+		Assess("the report and the series say what the objects say within one report interval of the storm's last write",
+			step(s.converged)).
+		Assess("the reporter and the exporter stayed within their memory limits and kept running", step(s.withinLimits)).
 		Feature())
 }
 
@@ -762,80 +865,116 @@ func servedNotReady(t *testing.T, addr string) (map[string]int, int) {
 	return out, all
 }
 
-func mergeStorm(t *testing.T) {
+const (
+	stormObjects  = 12000
+	stormDuration = 60 * time.Second
+	stormInterval = 30 * time.Second // the reporter's
+)
+
+// stormSuspended says whether the load made object i suspended.
+func stormSuspended(i int) bool { return i%20 == 0 }
+
+// stormFault is what the steps of TestFaultAMergeStorm share.
+type stormFault struct {
+	ns                 string
+	reporter, exporter *binary
+	// rate is the updates a second asked for; what the cluster takes is
+	// logged.
+	rate   int
+	update func(ctx context.Context, i int, status, reason string) (int64, error)
+	via    string
+	// deliveredRevision is, kind by kind, how far the API server's watch
+	// has delivered the writes.
+	deliveredRevision []func() int64
+
+	// mu guards failing (what is failing: as the load was made, 1 in 10
+	// and none suspended, then as the storm leaves it) and lastWritten
+	// (the revision of the last write, kind by kind).
+	mu          sync.Mutex
+	failing     []bool
+	lastWritten []int64
+	stormEnd    time.Time
+	cpuBefore   map[string]float64
+
+	// Peak memory, sampled through the storm and the convergence.
+	peakMu       sync.Mutex
+	peak         map[string]float64
+	stopSampling context.CancelFunc
+	sampleCtx    context.Context
+}
+
+func (s *stormFault) start(t *testing.T) {
 	ctx := context.Background()
-	ns := faultNamespace(t, "faults-storm")
+	s.ns = faultNamespace(t, "faults-storm")
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	require.NoError(t, err)
-	const (
-		objects  = 12000
-		duration = 60 * time.Second
-		interval = 30 * time.Second
-	)
-	// The rate asked for; what the cluster takes is logged.
-	rate := 1000
+	s.rate = 1000
 	if v := os.Getenv("FAULTS_STORM_RATE"); v != "" {
-		var err error
-		rate, err = strconv.Atoi(v)
+		s.rate, err = strconv.Atoi(v)
 		require.NoError(t, err, "FAULTS_STORM_RATE")
 	}
 	start := time.Now()
-	require.NoError(t, fixtures.Populate(ctx, cfg, bootstrap.NewScheme(), 0, objects))
-	t.Logf("created %d Flux objects in %s", objects, time.Since(start).Round(time.Second))
+	require.NoError(t, fixtures.Populate(ctx, cfg, bootstrap.NewScheme(), 0, stormObjects))
+	t.Logf("created %d Flux objects in %s", stormObjects, time.Since(start).Round(time.Second))
 	// The bench-* namespaces stay, emptied with the CRDs at the end: the
 	// next test's load goes into them again.
-	// What is failing: as the load was made (1 in 10, none suspended),
-	// then as the storm leaves it.
-	failing := make([]bool, objects)
-	suspended := func(i int) bool { return i%20 == 0 }
-	for i := range failing {
-		failing[i] = !suspended(i) && i%10 == 1
+	s.failing = make([]bool, stormObjects)
+	for i := range s.failing {
+		s.failing[i] = !stormSuspended(i) && i%10 == 1
 	}
 
-	env := []string{"RUNTIME_NAMESPACE=" + ns}
-	reporter := startProcess(t, &binary{name: "reporter", env: env, args: []string{"--reporting-interval=" + interval.String()},
+	env := []string{"RUNTIME_NAMESPACE=" + s.ns}
+	s.reporter = startProcess(t, &binary{name: "reporter", env: env, args: []string{"--reporting-interval=" + stormInterval.String()},
 		metrics: "127.0.0.1:19490", health: "127.0.0.1:19491"})
-	exporter := startProcess(t, &binary{name: "exporter", env: env, metrics: "127.0.0.1:19492", health: "127.0.0.1:19493"})
-	require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(context.Context) error {
-		if _, all := servedNotReady(t, exporter.metrics); all != objects {
-			return fmt.Errorf("the exporter serves %d resource series, want %d", all, objects)
-		}
-		return nil
-	}))
+	s.exporter = startProcess(t, &binary{name: "exporter", env: env, metrics: "127.0.0.1:19492", health: "127.0.0.1:19493"})
 
-	// Peak memory, sampled through the storm and the convergence.
-	var peakMu sync.Mutex
-	peak := map[string]float64{}
-	sampleCtx, stopSampling := context.WithCancel(ctx)
-	defer stopSampling()
-	go func() {
-		for sampleCtx.Err() == nil {
-			peakMu.Lock()
-			for _, b := range []*binary{reporter, exporter} {
-				peak[b.name] = max(peak[b.name], testenv.PidStatusMiB(b.pid(), "VmRSS"))
-			}
-			peakMu.Unlock()
-			time.Sleep(200 * time.Millisecond)
-		}
-	}()
-
-	// The storm: rate updates a second, by 64 workers, each flipping an
-	// object that is not suspended between failing and ready. The updates
-	// go into etcd (etcdStatusWriter says why) unless FAULTS_STORM_VIA=api
-	// sends them to the API server as status merge patches.
-	update, via := stormWriter(ctx, t, cfg, objects)
+	// The storm flips objects that are not suspended between failing and
+	// ready. The updates go into etcd (etcdStatusWriter says why) unless
+	// FAULTS_STORM_VIA=api sends them to the API server as status merge
+	// patches.
+	s.update, s.via = stormWriter(ctx, t, cfg, stormObjects)
 	logAPIServerOnFailure(t)
 	// How far the API server's watches lag behind the writes, kind by kind:
 	// each kind has its own watch cache, and they fall behind unevenly.
 	kinds := len(fixtures.BenchKinds)
-	deliveredRevision := make([]func() int64, kinds)
+	s.deliveredRevision = make([]func() int64, kinds)
 	for k, kind := range fixtures.BenchKinds {
 		m, err := k8s.RESTMapper().RESTMapping(kind.GVK.GroupKind(), kind.GVK.Version)
 		require.NoError(t, err)
-		deliveredRevision[k] = watchedRevision(ctx, t, cfg, m.Resource)
+		s.deliveredRevision[k] = watchedRevision(ctx, t, cfg, m.Resource)
 	}
-	var mu sync.Mutex
-	lastWritten := make([]int64, kinds)
+	s.lastWritten = make([]int64, kinds)
+	s.peak = map[string]float64{}
+	s.sampleCtx, s.stopSampling = context.WithCancel(ctx)
+	t.Cleanup(s.stopSampling)
+}
+
+func (s *stormFault) served(t *testing.T) {
+	require.NoError(t, testenv.Eventually(context.Background(), 2*time.Minute, func(context.Context) error {
+		if _, all := servedNotReady(t, s.exporter.metrics); all != stormObjects {
+			return fmt.Errorf("the exporter serves %d resource series, want %d", all, stormObjects)
+		}
+		return nil
+	}))
+}
+
+// storm: rate updates a second, by 64 workers, each flipping an object that
+// is not suspended between failing and ready.
+func (s *stormFault) storm(t *testing.T) {
+	ctx := context.Background()
+	go func() {
+		for s.sampleCtx.Err() == nil {
+			s.peakMu.Lock()
+			for _, b := range []*binary{s.reporter, s.exporter} {
+				s.peak[b.name] = max(s.peak[b.name], testenv.PidStatusMiB(b.pid(), "VmRSS"))
+			}
+			s.peakMu.Unlock()
+			// The sampling period: not a wait for anything.
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+
+	kinds := len(fixtures.BenchKinds)
 	var sent, failed atomic.Int64
 	work := make(chan int, 64)
 	var wg sync.WaitGroup
@@ -844,65 +983,72 @@ func mergeStorm(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				mu.Lock()
-				fail := !failing[i]
-				failing[i] = fail
-				mu.Unlock()
+				s.mu.Lock()
+				fail := !s.failing[i]
+				s.failing[i] = fail
+				s.mu.Unlock()
 				status, reason := "True", "Succeeded"
 				if fail {
 					status, reason = "False", "StormFailed"
 				}
-				rev, err := update(ctx, i, status, reason)
+				rev, err := s.update(ctx, i, status, reason)
 				if err != nil {
 					failed.Add(1)
-					mu.Lock()
-					failing[i] = !fail // not written
-					mu.Unlock()
+					s.mu.Lock()
+					s.failing[i] = !fail // not written
+					s.mu.Unlock()
 					continue
 				}
 				sent.Add(1)
-				mu.Lock()
-				lastWritten[i%kinds] = max(lastWritten[i%kinds], rev)
-				mu.Unlock()
+				s.mu.Lock()
+				s.lastWritten[i%kinds] = max(s.lastWritten[i%kinds], rev)
+				s.mu.Unlock()
 			}
 		}()
 	}
 	// Objects are picked so that no two updates of one object are in flight
 	// at once: a stride through the load.
 	stormStart := time.Now()
-	cpuBefore := map[string]float64{"reporter": cpuSeconds(reporter.pid()), "exporter": cpuSeconds(exporter.pid())}
+	s.cpuBefore = map[string]float64{"reporter": cpuSeconds(s.reporter.pid()), "exporter": cpuSeconds(s.exporter.pid())}
 	// Paced by the clock, not by a ticker, which drops ticks while the
 	// workers are busy: what falls behind is caught up.
 	next, queued := 1, 0
-	for elapsed := time.Duration(0); elapsed < duration; elapsed = time.Since(stormStart) {
-		for due := int(elapsed.Seconds() * float64(rate)); queued < due; queued++ {
-			for suspended(next % objects) {
+	for elapsed := time.Duration(0); elapsed < stormDuration; elapsed = time.Since(stormStart) {
+		for due := int(elapsed.Seconds() * float64(s.rate)); queued < due; queued++ {
+			for stormSuspended(next % stormObjects) {
 				next += 7
 			}
-			work <- next % objects
+			work <- next % stormObjects
 			next += 7
 		}
+		// The pacer's tick: not a wait for anything.
 		time.Sleep(time.Millisecond)
 	}
 	close(work)
 	wg.Wait()
 	stormTime := time.Since(stormStart)
-	stormEnd := time.Now()
+	s.stormEnd = time.Now()
 	require.Zero(t, failed.Load(), "status updates failed during the storm")
-	t.Logf("storm: %d status updates in %s (%.0f/s, %s)", sent.Load(), stormTime.Round(time.Second), float64(sent.Load())/stormTime.Seconds(), via)
+	t.Logf("storm: %d status updates in %s (%.0f/s, %s)", sent.Load(), stormTime.Round(time.Second), float64(sent.Load())/stormTime.Seconds(), s.via)
+}
 
+// converged: the first report to start after the storm's last write was
+// delivered starts within one report interval of it, and it and the series
+// say what the objects say.
+func (s *stormFault) converged(t *testing.T) {
+	ctx := context.Background()
 	// undelivered is the first kind whose last write the API server's
 	// watch has not delivered yet, or "".
 	undelivered := func() string {
 		for k, kind := range fixtures.BenchKinds {
-			if deliveredRevision[k]() < lastWritten[k] {
+			if s.deliveredRevision[k]() < s.lastWritten[k] {
 				return kind.GVK.Kind
 			}
 		}
 		return ""
 	}
 	behind := undelivered() != ""
-	require.NoError(t, testenv.Eventually(ctx, 3*interval, func(context.Context) error {
+	require.NoError(t, testenv.Eventually(ctx, 3*stormInterval, func(context.Context) error {
 		if k := undelivered(); k != "" {
 			return fmt.Errorf("the API server's watch has not delivered the storm's last %s write", k)
 		}
@@ -910,26 +1056,23 @@ func mergeStorm(t *testing.T) {
 	}))
 	// The binaries cannot see a write before the API server delivers it:
 	// convergence counts from then.
-	delivered := stormEnd
+	delivered := s.stormEnd
 	if behind {
 		delivered = time.Now()
-		t.Logf("the API server's watches delivered the storm's last write %s after the storm ended", delivered.Sub(stormEnd).Round(10*time.Millisecond))
+		t.Logf("the API server's watches delivered the storm's last write %s after the storm ended", delivered.Sub(s.stormEnd).Round(10*time.Millisecond))
 	} else {
 		t.Logf("the API server's watches were not behind the writes when the storm ended")
 	}
 
 	want := map[string]int{}
-	for i, f := range failing {
+	for i, f := range s.failing {
 		if f {
 			want[fixtures.BenchKinds[i%len(fixtures.BenchKinds)].GVK.Kind]++
 		}
 	}
-	// The first report to start after the storm's last write was delivered
-	// starts within one report interval of it, and it and the series say
-	// what the objects say.
 	var fr apiv1.FluxReport
-	require.NoError(t, testenv.Eventually(ctx, interval+15*time.Second, func(ctx context.Context) error {
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: apiv1.DefaultName}, &fr); err != nil {
+	require.NoError(t, testenv.Eventually(ctx, stormInterval+15*time.Second, func(ctx context.Context) error {
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: apiv1.DefaultName}, &fr); err != nil {
 			return err
 		}
 		got := failingByKind(&fr)
@@ -938,16 +1081,16 @@ func mergeStorm(t *testing.T) {
 				return fmt.Errorf("the report counts %d failing %s, want %d", got[k], k, n)
 			}
 		}
-		served, all := servedNotReady(t, exporter.metrics)
-		if all != objects {
-			return fmt.Errorf("the exporter serves %d resource series, want %d", all, objects)
+		served, all := servedNotReady(t, s.exporter.metrics)
+		if all != stormObjects {
+			return fmt.Errorf("the exporter serves %d resource series, want %d", all, stormObjects)
 		}
 		for k, n := range want {
 			if served[k] != n {
 				return fmt.Errorf("the exporter serves %d not-ready %s, want %d", served[k], k, n)
 			}
 		}
-		reported := servedFailing(t, exporter.metrics)
+		reported := servedFailing(t, s.exporter.metrics)
 		for k, n := range want {
 			if reported[k] != n {
 				return fmt.Errorf("flux_report_reconcilers says %d failing %s, want %d", reported[k], k, n)
@@ -956,7 +1099,7 @@ func mergeStorm(t *testing.T) {
 		return nil
 	}))
 	t.Logf("the report and the series were right %s after the storm ended, %s after its last write was delivered",
-		time.Since(stormEnd).Round(time.Second), time.Since(delivered).Round(time.Second))
+		time.Since(s.stormEnd).Round(time.Second), time.Since(delivered).Round(time.Second))
 	// The Ready condition says when the report was written (to the second)
 	// and how long it took.
 	ready := fr.GetReadyCondition()
@@ -968,21 +1111,24 @@ func mergeStorm(t *testing.T) {
 	require.NotZero(t, took, "the report's Ready message gives its duration: %q", ready.Message)
 	started := ready.LastTransitionTime.Add(-took).Sub(delivered)
 	t.Logf("that report started %s after the last write was delivered and took %s", started.Round(100*time.Millisecond), took)
-	assert.LessOrEqual(t, started, interval+time.Second, "the report that converged started within one report interval of the storm's last event")
-	for _, b := range []*binary{reporter, exporter} {
-		t.Logf("%s used %.1f CPU seconds from the storm's start to convergence", b.name, cpuSeconds(b.pid())-cpuBefore[b.name])
+	assert.LessOrEqual(t, started, stormInterval+time.Second, "the report that converged started within one report interval of the storm's last event")
+	for _, b := range []*binary{s.reporter, s.exporter} {
+		t.Logf("%s used %.1f CPU seconds from the storm's start to convergence", b.name, cpuSeconds(b.pid())-s.cpuBefore[b.name])
 	}
-	stopSampling()
-	peakMu.Lock()
-	defer peakMu.Unlock()
-	for _, b := range []*binary{reporter, exporter} {
-		peak[b.name] = max(peak[b.name], testenv.PidStatusMiB(b.pid(), "VmHWM"))
+}
+
+func (s *stormFault) withinLimits(t *testing.T) {
+	s.stopSampling()
+	s.peakMu.Lock()
+	defer s.peakMu.Unlock()
+	for _, b := range []*binary{s.reporter, s.exporter} {
+		s.peak[b.name] = max(s.peak[b.name], testenv.PidStatusMiB(b.pid(), "VmHWM"))
 	}
 	t.Logf("peak RSS: reporter %.0f MiB (limit %d Mi), exporter %.0f MiB (limit %d Mi)",
-		peak["reporter"], reporterLimitMiB, peak["exporter"], exporterLimitMiB)
-	assert.Less(t, peak["reporter"], float64(reporterLimitMiB), "the reporter stays within its memory limit")
-	assert.Less(t, peak["exporter"], float64(exporterLimitMiB), "the exporter stays within its memory limit")
-	for _, b := range []*binary{reporter, exporter} {
+		s.peak["reporter"], reporterLimitMiB, s.peak["exporter"], exporterLimitMiB)
+	assert.Less(t, s.peak["reporter"], float64(reporterLimitMiB), "the reporter stays within its memory limit")
+	assert.Less(t, s.peak["exporter"], float64(exporterLimitMiB), "the exporter stays within its memory limit")
+	for _, b := range []*binary{s.reporter, s.exporter} {
 		assert.True(t, b.running(), "%s exited during the storm", b.name)
 	}
 }

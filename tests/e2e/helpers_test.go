@@ -29,11 +29,13 @@ import (
 	"time"
 
 	eventv1 "github.com/fluxcd/pkg/apis/event/v1"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
@@ -96,15 +98,11 @@ func (b *binary) start(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	go func() { _ = cmd.Wait(); close(exited) }()
 	require.NoError(t, testenv.Eventually(context.Background(), time.Minute, func(context.Context) error {
-		resp, err := http.Get("http://" + b.health + "/readyz")
-		if err != nil {
-			return err
+		code, _, err := get("http://" + b.health + "/readyz")
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("%s /readyz: %d", b.name, code)
 		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s /readyz: %d", b.name, resp.StatusCode)
-		}
-		return nil
+		return err
 	}))
 }
 
@@ -306,16 +304,11 @@ func ptrTo[T any](v T) *T { return &v }
 // instanceSeries is the flux_instance_info line the exporter at addr
 // serves, or "" when it serves none.
 func instanceSeries(addr string) (string, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
+	body, err := scrape(addr)
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	for _, l := range strings.Split(string(body), "\n") {
+	for _, l := range strings.Split(body, "\n") {
 		if strings.HasPrefix(l, "flux_instance_info{") {
 			return l, nil
 		}
@@ -372,4 +365,86 @@ func waitEvent(t *testing.T, timeout time.Duration, args []string, substrs ...st
 		return fmt.Errorf("no event line with %q:\n%s", substrs, out)
 	}))
 	return found
+}
+
+// get returns the status and the body of a GET of url.
+func get(url string) (int, string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// scrape returns the /metrics served on addr, or an error.
+func scrape(addr string) (string, error) {
+	code, body, err := get("http://" + addr + "/metrics")
+	if err == nil && code != http.StatusOK {
+		err = fmt.Errorf("/metrics: %d", code)
+	}
+	return body, err
+}
+
+// httpGet returns the body of a GET of url, which must answer 200.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	code, body, err := get(url)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code, "%s: %s", url, body)
+	return body
+}
+
+// holdFault keeps a fault in place until d after it began. The duration is
+// the scenario's ("the API server unreachable for 60s"), not time given to
+// something before a check: what a test checks, it waits for on a condition
+// (testenv.Eventually) or watches not happen (testenv.Consistently).
+func holdFault(began time.Time, d time.Duration) {
+	time.Sleep(time.Until(began.Add(d)))
+}
+
+// assertRodeOut checks the binaries after the API server came back from an
+// outage: each is still the process it was (pids, in the order of all),
+// said once that it lost the API server and once that it is back, and
+// logged at most 3 error lines in logs[name] (what it logged while the API
+// server was away); the exporter's failed readiness probe added no line,
+// and the leaders stepped down with their Lease and campaigned again.
+func assertRodeOut(t *testing.T, all []*binary, pids []int, logs map[string]string) {
+	t.Helper()
+	for i, b := range all {
+		assert.True(t, b.running(), "%s exited during the outage:\n%s", b.name, b.output())
+		assert.Equal(t, pids[i], b.pid(), "%s was restarted", b.name)
+		assert.Equal(t, 1, b.count(lostLog), "%s logs the loss once", b.name)
+		assert.Equal(t, 1, b.count(backLog), "%s logs the return once", b.name)
+		// Nothing repeats an error while the API server is away.
+		assert.LessOrEqual(t, errorLines(logs[b.name]), 3, "%s logged errors:\n%s", b.name, logs[b.name])
+		if b.name == "exporter" {
+			assert.Zero(t, b.count("healthz check failed"), "a failed readiness probe adds no line at the info level")
+			continue
+		}
+		assert.Contains(t, b.output(), "lost the leader Lease: stepped down, campaigning again",
+			"the %s steps down when it cannot renew its Lease, and campaigns again in the same process", b.name)
+	}
+}
+
+// requestReport asks the reporter of ns for a report now, as a user would.
+func requestReport(t *testing.T, ns string) {
+	t.Helper()
+	mustKubectl(t, "-n", ns, "annotate", "--overwrite", "fluxreport/flux",
+		fmt.Sprintf("%s=%d", apiv1.ReconcileRequestAnnotation, time.Now().UnixNano()))
+}
+
+// operatorComponents are the operator's binaries, each a Deployment
+// flux-operator-<name> once installed.
+var operatorComponents = []string{"installer", "reporter", "exporter"}
+
+// deleteOperatorAtEnd deletes the operator's Deployments at the end of the
+// test, for the tests after it to run the binaries as processes.
+func deleteOperatorAtEnd(t *testing.T) {
+	t.Cleanup(func() {
+		for _, c := range operatorComponents {
+			_, _ = kubectl(context.Background(), "-n", "flux-system", "delete", "deployment", "flux-operator-"+c, "--ignore-not-found")
+		}
+	})
 }

@@ -37,12 +37,8 @@ func kustomizeInstall(t *testing.T) {
 	dir := filepath.Join(testenv.RepoRoot(), "config", "default")
 	out, err := kubectl(ctx, "apply", "--server-side", "--field-manager", "e2e", "-k", dir)
 	require.NoError(t, err, out)
-	t.Cleanup(func() {
-		for _, c := range []string{"installer", "reporter", "exporter"} {
-			_, _ = kubectl(ctx, "-n", "flux-system", "delete", "deployment", "flux-operator-"+c, "--ignore-not-found")
-		}
-	})
-	for _, c := range []string{"installer", "reporter", "exporter"} {
+	deleteOperatorAtEnd(t)
+	for _, c := range operatorComponents {
 		assert.Contains(t, out, "deployment.apps/flux-operator-"+c+" serverside-applied")
 	}
 
@@ -51,7 +47,7 @@ func kustomizeInstall(t *testing.T) {
 	assert.Equal(t, "restricted", ns.Labels["pod-security.kubernetes.io/enforce"])
 
 	require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error {
-		for _, c := range []string{"installer", "reporter", "exporter"} {
+		for _, c := range operatorComponents {
 			var d appsv1.Deployment
 			if err := k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-" + c}, &d); err != nil {
 				return err
@@ -88,7 +84,7 @@ func kustomizeInstall(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, c := range []string{"installer", "reporter", "exporter"} {
+		for _, c := range operatorComponents {
 			if !strings.Contains(slices, "flux-operator-"+c+"-") {
 				return fmt.Errorf("no %s pod in the EndpointSlices yet", c)
 			}
@@ -97,7 +93,7 @@ func kustomizeInstall(t *testing.T) {
 	})
 	require.NoError(t, err, slices)
 	assert.Contains(t, slices, "8080")
-	for _, c := range []string{"installer", "reporter", "exporter"} {
+	for _, c := range operatorComponents {
 		assert.Contains(t, slices, "flux-operator-"+c+"-", "the Service selects the %s pod: %s", c, strings.TrimSpace(slices))
 	}
 }
@@ -112,13 +108,9 @@ func TestReleaseInstall(t *testing.T) {
 			file := filepath.Join(testenv.RepoRoot(), "dist", "install.yaml")
 			out, err := kubectl(ctx, "apply", "--server-side", "-f", file)
 			require.NoError(t, err, "run `make release` (make test does): %s", out)
-			t.Cleanup(func() {
-				for _, c := range []string{"installer", "reporter", "exporter"} {
-					_, _ = kubectl(ctx, "-n", "flux-system", "delete", "deployment", "flux-operator-"+c, "--ignore-not-found")
-				}
-			})
+			deleteOperatorAtEnd(t)
 			require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error {
-				for _, c := range []string{"installer", "reporter", "exporter"} {
+				for _, c := range operatorComponents {
 					var d appsv1.Deployment
 					if err := k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-" + c}, &d); err != nil {
 						return err

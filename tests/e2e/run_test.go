@@ -6,8 +6,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +19,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/e2e-framework/pkg/envconf"
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	"github.com/fluxops/flux-operator/tests/testenv"
@@ -43,7 +40,7 @@ func TestRunStartsTheThreeBinaries(t *testing.T) {
 func runStartsTheThreeBinaries(t *testing.T) {
 	ctx := context.Background()
 	root := testenv.RepoRoot()
-	for _, b := range []string{"installer", "reporter", "exporter"} {
+	for _, b := range operatorComponents {
 		if _, err := os.Stat(filepath.Join(root, "bin", "flux-operator-"+b)); err != nil {
 			t.Fatalf("bin/flux-operator-%s is missing: run `make build` (make test-e2e does)", b)
 		}
@@ -218,94 +215,99 @@ func TestRunInstallsFluxWhenAsked(t *testing.T) {
 // server for 60s, longer than the leader Leases, with the three binaries
 // running against the instance `make run` installed.
 func TestTheControlPlaneStopped(t *testing.T) {
-	var installer, reporter, exporter *binary
+	s := &controlPlaneStop{}
 	testEnv.Test(t, features.New("the control plane stopped for 60s").
-		Setup(func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
-			installer = startBinary(t, "installer", "127.0.0.1:19380", "127.0.0.1:19381")
-			reporter = startBinary(t, "reporter", "127.0.0.1:19382", "127.0.0.1:19383")
-			exporter = startProcess(t, &binary{name: "exporter", metrics: "127.0.0.1:19384", health: "127.0.0.1:19385",
-				args: []string{"--stale-after", "10s"}})
-			waitReady(t, 3*time.Minute)
-			waitScrape(t, time.Minute, exporter.metrics, []string{"flux_report_ready 1", "flux_instance_info{"})
-			waitLog(t, installer, acquiredLog)
-			waitLog(t, reporter, acquiredLog)
-			return ctx
-		}).
-		Assess("the binaries keep running, say so once each way, and serve fresh data soon after the restart", step(func(t *testing.T) {
-			ctx := context.Background()
-			all := []*binary{installer, reporter, exporter}
-			pids := []int{installer.pid(), reporter.pid(), exporter.pid()}
-			require.NoError(t, kwokctl("stop", "cluster"))
-			stopped := time.Now()
-			for _, b := range all {
-				waitLog(t, b, lostLog)
-			}
-			// The exporter turns unready after --stale-after and stays live.
-			waitStale(t, exporter)
-			assertLive(t, exporter)
-			waitScrape(t, time.Second, exporter.metrics, []string{"flux_report_ready 1", "flux_operator_api_server_connected 0"})
-
-			time.Sleep(time.Until(stopped.Add(60 * time.Second)))
-			require.NoError(t, kwokctl("start", "cluster"))
-			require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error {
-				_, err := kubectl(ctx, "get", "--raw", "/readyz")
-				return err
-			}))
-			back := time.Now()
-			t.Logf("the API server answered again %s after the stop", back.Sub(stopped).Round(time.Second))
-
-			// Fresh: an object created after the restart is in a report
-			// asked for then, and in the exporter's series.
-			applyYAML(t, gitRepository("flux-system", "after-the-stop"))
-			t.Cleanup(func() {
-				_, _ = kubectl(ctx, "-n", "flux-system", "delete", "gitrepository", "after-the-stop", "--ignore-not-found")
-			})
-			mustKubectl(t, "-n", "flux-system", "annotate", "--overwrite", "fluxreport/flux",
-				"reconcile.fluxcd.io/requestedAt="+time.Now().Format(time.RFC3339Nano))
-			waitScrape(t, 10*time.Second, exporter.metrics, []string{series("GitRepository", "flux-system", "after-the-stop")})
-			t.Logf("served an object created after the restart %s after the API server was back", time.Since(back).Round(time.Millisecond))
-			for _, b := range all {
-				waitScrape(t, 10*time.Second, b.metrics, []string{"flux_operator_api_server_connected 1"})
-			}
-			waitFresh(t, exporter)
-			for i, b := range all {
-				assert.True(t, b.running(), "%s exited during the outage:\n%s", b.name, b.output())
-				assert.Equal(t, pids[i], b.pid(), "%s was restarted", b.name)
-				assert.Equal(t, 1, b.count(lostLog), "%s logs the loss once", b.name)
-				assert.Equal(t, 1, b.count(backLog), "%s logs the return once", b.name)
-				// Nothing repeats an error while the API server is away.
-				assert.LessOrEqual(t, errorLines(b.output()), 3, "%s logged errors:\n%s", b.name, b.output())
-			}
-			assert.Zero(t, exporter.count("healthz check failed"), "a failed readiness probe adds no line at the info level")
-			for _, b := range []*binary{installer, reporter} {
-				assert.Contains(t, b.output(), "lost the leader Lease: stepped down, campaigning again", b.name)
-			}
-
-			// The installer works: it uninstalls Flux when asked.
-			mustKubectl(t, "-n", "flux-system", "delete", "fluxinstance", "flux", "--timeout=3m")
-			t.Logf("Flux uninstalled %s after the API server was back", time.Since(back).Round(time.Millisecond))
-			_, err := deploymentOf(ctx, "source-controller")
-			assert.True(t, apierrors.IsNotFound(err), "source-controller survived the uninstall: %v", err)
-
-			// Stopped while the uninstall's reports and refreshes run: no
-			// error for the work cut short, and none for the kinds the
-			// restarted API server served a few seconds after it was ready.
-			for _, b := range all {
-				b.stop(syscall.SIGTERM)
-				assert.Zero(t, b.count("Reconciler error"), "%s logged a reconcile error:\n%s", b.name, b.output())
-				assert.Zero(t, b.count("Failed to watch"), "%s logged a failed watch:\n%s", b.name, b.output())
-			}
-		})).
+		Setup(step(s.start)).
+		Assess("the control plane stopped: each binary says so, and the exporter turns unready, stays live and serves its last snapshot",
+			step(s.stop)).
+		Assess("the control plane started again after 60s: an object created then is served, and all are fresh again", step(s.restart)).
+		Assess("the binaries kept running and said so once each way without repeating errors", step(s.rodeOut)).
+		Assess("the installer uninstalls Flux, and no binary logs a reconcile error or a failed watch when stopped", step(s.uninstall)).
 		Feature())
 }
 
-func httpGet(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, "%s: %s", url, body)
-	return string(body)
+// controlPlaneStop is what the steps of TestTheControlPlaneStopped share.
+type controlPlaneStop struct {
+	installer, reporter, exporter *binary
+	pids                          []int
+	stopped, back                 time.Time
+}
+
+func (s *controlPlaneStop) all() []*binary { return []*binary{s.installer, s.reporter, s.exporter} }
+
+func (s *controlPlaneStop) start(t *testing.T) {
+	s.installer = startBinary(t, "installer", "127.0.0.1:19380", "127.0.0.1:19381")
+	s.reporter = startBinary(t, "reporter", "127.0.0.1:19382", "127.0.0.1:19383")
+	s.exporter = startProcess(t, &binary{name: "exporter", metrics: "127.0.0.1:19384", health: "127.0.0.1:19385",
+		args: []string{"--stale-after", "10s"}})
+	waitReady(t, 3*time.Minute)
+	waitScrape(t, time.Minute, s.exporter.metrics, []string{"flux_report_ready 1", "flux_instance_info{"})
+	waitLog(t, s.installer, acquiredLog)
+	waitLog(t, s.reporter, acquiredLog)
+	// restart creates it; it goes at the end of the feature.
+	t.Cleanup(func() {
+		_, _ = kubectl(context.Background(), "-n", "flux-system", "delete", "gitrepository", "after-the-stop", "--ignore-not-found")
+	})
+}
+
+// stop: the exporter turns unready after --stale-after and stays live.
+func (s *controlPlaneStop) stop(t *testing.T) {
+	for _, b := range s.all() {
+		s.pids = append(s.pids, b.pid())
+	}
+	require.NoError(t, kwokctl("stop", "cluster"))
+	s.stopped = time.Now()
+	for _, b := range s.all() {
+		waitLog(t, b, lostLog)
+	}
+	waitStale(t, s.exporter)
+	assertLive(t, s.exporter)
+	waitScrape(t, time.Second, s.exporter.metrics, []string{"flux_report_ready 1", "flux_operator_api_server_connected 0"})
+}
+
+// restart: fresh, an object created after the restart is in a report asked
+// for then, and in the exporter's series.
+func (s *controlPlaneStop) restart(t *testing.T) {
+	ctx := context.Background()
+	holdFault(s.stopped, 60*time.Second)
+	require.NoError(t, kwokctl("start", "cluster"))
+	require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error {
+		_, err := kubectl(ctx, "get", "--raw", "/readyz")
+		return err
+	}))
+	s.back = time.Now()
+	t.Logf("the API server answered again %s after the stop", s.back.Sub(s.stopped).Round(time.Second))
+
+	applyYAML(t, gitRepository("flux-system", "after-the-stop"))
+	requestReport(t, "flux-system")
+	waitScrape(t, 10*time.Second, s.exporter.metrics, []string{series("GitRepository", "flux-system", "after-the-stop")})
+	t.Logf("served an object created after the restart %s after the API server was back", time.Since(s.back).Round(time.Millisecond))
+	for _, b := range s.all() {
+		waitScrape(t, 10*time.Second, b.metrics, []string{"flux_operator_api_server_connected 1"})
+	}
+	waitFresh(t, s.exporter)
+}
+
+func (s *controlPlaneStop) rodeOut(t *testing.T) {
+	logs := map[string]string{}
+	for _, b := range s.all() {
+		logs[b.name] = b.output()
+	}
+	assertRodeOut(t, s.all(), s.pids, logs)
+}
+
+// uninstall: the installer works, it uninstalls Flux when asked. Stopped
+// while the uninstall's reports and refreshes run, no binary logs an error
+// for the work cut short, and none for the kinds the restarted API server
+// served a few seconds after it was ready.
+func (s *controlPlaneStop) uninstall(t *testing.T) {
+	mustKubectl(t, "-n", "flux-system", "delete", "fluxinstance", "flux", "--timeout=3m")
+	t.Logf("Flux uninstalled %s after the API server was back", time.Since(s.back).Round(time.Millisecond))
+	_, err := deploymentOf(context.Background(), "source-controller")
+	assert.True(t, apierrors.IsNotFound(err), "source-controller survived the uninstall: %v", err)
+	for _, b := range s.all() {
+		b.stop(syscall.SIGTERM)
+		assert.Zero(t, b.count("Reconciler error"), "%s logged a reconcile error:\n%s", b.name, b.output())
+		assert.Zero(t, b.count("Failed to watch"), "%s logged a failed watch:\n%s", b.name, b.output())
+	}
 }

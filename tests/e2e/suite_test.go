@@ -102,7 +102,12 @@ func kwokctl(args ...string) error {
 	return nil
 }
 
-// step adapts a plain test body to an assessment.
+// step adapts a plain test body to a Setup or an assessment. A feature's
+// Setup runs on the feature's t, so what it starts (and registers with
+// t.Cleanup) lasts until the feature ends; each assessment is a subtest
+// named after it. An assessment that stops (require, t.Fatal) stops the
+// feature: e2e-framework runs none of the assessments after it, which build
+// on it. One that only records failures (assert) lets them run.
 func step(f func(t *testing.T)) features.Func {
 	return func(ctx context.Context, t *testing.T, _ *envconf.Config) context.Context {
 		t.Helper()
