@@ -435,6 +435,32 @@ func requestReport(t *testing.T, ns string) {
 		fmt.Sprintf("%s=%d", apiv1.ReconcileRequestAnnotation, time.Now().UnixNano()))
 }
 
+// waitServedAfterReports asks the reporter of ns for a report every 2 s
+// until the exporter at addr serves every line of want. The series follow the
+// reports, and an object created just before one may reach the exporter's
+// cache only after it has refreshed from that report: it is served from the
+// next report, which a user waiting for it asks for.
+func waitServedAfterReports(t *testing.T, timeout time.Duration, ns, addr string, want []string) {
+	t.Helper()
+	asked := time.Time{}
+	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(context.Context) error {
+		if time.Since(asked) >= 2*time.Second {
+			requestReport(t, ns)
+			asked = time.Now()
+		}
+		body, err := scrape(addr)
+		if err != nil {
+			return err
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				return fmt.Errorf("%s serves no %s", addr, w)
+			}
+		}
+		return nil
+	}))
+}
+
 // operatorComponents are the operator's binaries, each a Deployment
 // flux-operator-<name> once installed.
 var operatorComponents = []string{"installer", "reporter", "exporter"}
