@@ -1,5 +1,8 @@
 //go:build tools
 
+// Package tools keeps in go.mod the API modules whose CRDs the tests install
+// but no binary imports: controller-gen reads their packages from the
+// module cache.
 package tools
 
 import (

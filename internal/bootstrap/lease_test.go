@@ -65,7 +65,7 @@ func (l *memLock) Describe() string   { return "test/lease" }
 // elect runs client-go's elector on the lock as controller-runtime does,
 // until it stops leading or ctx is done; it returns once the Lease is held
 // and a channel closed when the elector has stopped.
-func elect(t *testing.T, ctx context.Context, lock resourcelock.Interface) <-chan struct{} {
+func elect(ctx context.Context, t *testing.T, lock resourcelock.Interface) <-chan struct{} {
 	t.Helper()
 	started, stopped := make(chan struct{}), make(chan struct{})
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
@@ -94,7 +94,7 @@ func TestTheLeaseLockKnowsWhenTheLeaseWasLost(t *testing.T) {
 	l := newLeaseLock(inner, m, 400*time.Millisecond)
 	m.lease.Store(l)
 
-	stopped := elect(t, t.Context(), l)
+	stopped := elect(t.Context(), t, l)
 	if lost, renewed := m.LeaseLost(); lost || renewed.IsZero() {
 		t.Fatalf("LeaseLost() = %v, %v while leading, want false and a renewal", lost, renewed)
 	}
@@ -123,7 +123,7 @@ func TestAStopThatIsNotALostLeaseIsNotOne(t *testing.T) {
 	// A SIGTERM (or a runnable's error) cancels the elector: it releases the
 	// Lease, which writes an empty holder, and that is no renewal.
 	ctx, cancel := context.WithCancel(t.Context())
-	stopped := elect(t, ctx, l)
+	stopped := elect(ctx, t, l)
 	cancel()
 	<-stopped
 	inner.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -27,6 +28,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/tests/fixtures"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
@@ -100,7 +102,7 @@ func TestAFluxInstanceOnTheLocalCluster(t *testing.T) {
 			step(l.rbac)).
 		Assess("flux_instance_info shows the instance ready at v2.6.4", step(l.series)).
 		Assess("the seed's Provider and Alert are accepted and the receiver gets the installer's events", step(l.alerting)).
-		Assess("an upgrade to v2.9.5 migrates the stored versions of the Flux custom resources", step(l.upgrade)).
+		Assess("upgrades one minor at a time, v2.7.5, v2.8.1, v2.9.5, migrate the stored versions and keep every Flux object", step(l.upgrade)).
 		Assess("an invalid version is refused with a Warning BuildFailed event naming the value, and Flux keeps running",
 			step(l.invalidVersion)).
 		Assess("a Deployment that cannot be scheduled fails the health check by name", step(l.unschedulable)).
@@ -252,6 +254,9 @@ spec:
 	assert.Equal(t, fi.Status.LastAppliedRevision, e.Metadata["fluxcd.controlplane.io/revision"])
 }
 
+// upgrade walks Flux one minor at a time, as users upgrade: every step
+// migrates what it must, rolls the controllers out, and leaves every Flux
+// object as it was.
 func (l *instanceLife) upgrade(t *testing.T) {
 	ctx := context.Background()
 	// An ImageRepository stored as v1beta2, a version v2.9.5 no longer serves.
@@ -262,25 +267,94 @@ func (l *instanceLife) upgrade(t *testing.T) {
 	}}
 	require.NoError(t, k8s.Create(ctx, repo))
 	require.Equal(t, []string{"v1beta2"}, storedVersions(t, "imagerepositories.image.toolkit.fluxcd.io"))
+	objs := createEveryKind(t, "upgrade-walk")
 
-	start := time.Now()
-	mustKubectl(t, "-n", "flux-system", "patch", "fluxinstance", "flux", "--type=merge",
-		"-p", `{"spec":{"distribution":{"version":"2.x"}}}`)
-	fi := waitReady(t, 3*time.Minute)
-	t.Logf("upgraded to Flux v2.9.5 and Ready %s after the patch", time.Since(start).Round(time.Millisecond))
-	assert.Regexp(t, `^v2\.9\.5@sha256:`, fi.Status.LastAppliedRevision)
+	for _, step := range []struct{ version, release, image string }{
+		{"2.7.x", "v2.7.5", "ghcr.io/fluxcd/source-controller:v1.7.4"},
+		{"2.8.x", "v2.8.1", "ghcr.io/fluxcd/source-controller:v1.8.0"},
+		{"2.x", "v2.9.5", "ghcr.io/fluxcd/source-controller:v1.9.5@sha256:"},
+	} {
+		start := time.Now()
+		mustKubectl(t, "-n", "flux-system", "patch", "fluxinstance", "flux", "--type=merge",
+			"-p", fmt.Sprintf(`{"spec":{"distribution":{"version":%q}}}`, step.version))
+		fi := waitReady(t, 3*time.Minute)
+		t.Logf("upgraded to Flux %s and Ready %s after the patch", step.release, time.Since(start).Round(time.Millisecond))
+		require.Regexp(t, `^`+regexp.QuoteMeta(step.release)+`@sha256:`, fi.Status.LastAppliedRevision)
+		var sc appsv1.Deployment
+		require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "source-controller"}, &sc))
+		assert.Contains(t, sc.Spec.Template.Spec.Containers[0].Image, step.image)
+		require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error { return available(ctx, "source-controller") }))
+		assertSurvived(t, objs, step.release)
+	}
+
 	assert.Equal(t, []string{"v1"}, storedVersions(t, "imagerepositories.image.toolkit.fluxcd.io"))
 	migrated := &unstructured.Unstructured{}
 	migrated.SetGroupVersionKind(schema.GroupVersionKind{Group: "image.toolkit.fluxcd.io", Version: "v1", Kind: "ImageRepository"})
 	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "podinfo"}, migrated))
 	assert.Equal(t, "ghcr.io/stefanprodan/podinfo", migrated.Object["spec"].(map[string]any)["image"])
-
-	var sc appsv1.Deployment
-	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "source-controller"}, &sc))
-	assert.Contains(t, sc.Spec.Template.Spec.Containers[0].Image, "ghcr.io/fluxcd/source-controller:v1.9.5@sha256:")
-	require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error { return available(ctx, "source-controller") }))
 	waitEvent(t, 30*time.Second, nil, apiv1.ReconciliationSucceededReason, "Flux v2.9.5 updated")
 	waitInstanceSeries(t, exporterMetrics, map[string]string{"ready": "True", "revision": `v2\.9\.5@sha256:[0-9a-f]{64}`})
+}
+
+// everyFluxKind are the Flux kinds of every release from 2.6 on.
+var everyFluxKind = []fixtures.Kind{fixtures.GitRepository, fixtures.OCIRepository, fixtures.Bucket, fixtures.HelmRepository,
+	fixtures.HelmChart, fixtures.Kustomization, fixtures.HelmRelease, fixtures.Receiver, fixtures.Alert, fixtures.Provider,
+	fixtures.ImageRepository, fixtures.ImagePolicy, fixtures.ImageUpdateAutomation}
+
+// storageVersion is the version the API server stores objects of group and
+// kind in now.
+func storageVersion(t *testing.T, group, kind string) string {
+	t.Helper()
+	var crds apiextensionsv1.CustomResourceDefinitionList
+	require.NoError(t, k8s.List(context.Background(), &crds))
+	for _, c := range crds.Items {
+		if c.Spec.Group == group && c.Spec.Names.Kind == kind {
+			for _, v := range c.Spec.Versions {
+				if v.Storage {
+					return v.Name
+				}
+			}
+		}
+	}
+	t.Fatalf("no CRD serves %s.%s", kind, group)
+	return ""
+}
+
+// createEveryKind creates one object of every Flux kind in a new namespace
+// ns, each in the version the installed release stores it in, and deletes
+// them when the test ends.
+func createEveryKind(t *testing.T, ns string) []*unstructured.Unstructured {
+	t.Helper()
+	ctx := context.Background()
+	mustKubectl(t, "create", "namespace", ns)
+	t.Cleanup(func() { _, _ = kubectl(context.Background(), "delete", "namespace", ns, "--wait=false") })
+	var out []*unstructured.Unstructured
+	for _, k := range everyFluxKind {
+		o, _ := k.Object(ns, strings.ToLower(k.GVK.Kind))
+		o.SetAPIVersion(k.GVK.Group + "/" + storageVersion(t, k.GVK.Group, k.GVK.Kind))
+		require.NoError(t, k8s.Create(ctx, o), "%s", k.GVK.Kind)
+		out = append(out, o)
+	}
+	return out
+}
+
+// assertSurvived checks that every object is still there, read in the
+// version its kind is stored in now, with every spec field it was created
+// with.
+func assertSurvived(t *testing.T, objs []*unstructured.Unstructured, release string) {
+	t.Helper()
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		got := &unstructured.Unstructured{}
+		got.SetGroupVersionKind(gvk.GroupKind().WithVersion(storageVersion(t, gvk.Group, gvk.Kind)))
+		if !assert.NoError(t, k8s.Get(context.Background(), client.ObjectKeyFromObject(o), got), "%s: %s is gone", release, gvk.Kind) {
+			continue
+		}
+		spec, _ := got.Object["spec"].(map[string]any)
+		for k, want := range o.Object["spec"].(map[string]any) {
+			assert.Equal(t, want, spec[k], "%s: %s spec.%s changed", release, gvk.Kind, k)
+		}
+	}
 }
 
 func (l *instanceLife) invalidVersion(t *testing.T) {
