@@ -86,22 +86,28 @@ spec: {interval: 1m, chartRef: {kind: OCIRepository, name: podinfo}}
 func waitScrape(t *testing.T, timeout time.Duration, addr string, want []string, absent ...string) {
 	t.Helper()
 	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(context.Context) error {
-		body, err := scrape(addr)
-		if err != nil {
-			return err
-		}
-		for _, w := range want {
-			if !strings.Contains(body, w) {
-				return fmt.Errorf("%s serves no %s", addr, w)
-			}
-		}
-		for _, a := range absent {
-			if strings.Contains(body, a) {
-				return fmt.Errorf("%s still serves %s", addr, a)
-			}
-		}
-		return nil
+		return serves(addr, want, absent...)
 	}))
+}
+
+// serves scrapes addr and says which line of want it lacks, or which line
+// of absent it has.
+func serves(addr string, want []string, absent ...string) error {
+	body, err := scrape(addr)
+	if err != nil {
+		return err
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			return fmt.Errorf("%s serves no %s", addr, w)
+		}
+	}
+	for _, a := range absent {
+		if strings.Contains(body, a) {
+			return fmt.Errorf("%s still serves %s", addr, a)
+		}
+	}
+	return nil
 }
 
 // reportedTotal is the number of objects of kind the FluxReport of ns

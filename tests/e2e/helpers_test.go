@@ -448,16 +448,7 @@ func waitServedAfterReports(t *testing.T, timeout time.Duration, ns, addr string
 			requestReport(t, ns)
 			asked = time.Now()
 		}
-		body, err := scrape(addr)
-		if err != nil {
-			return err
-		}
-		for _, w := range want {
-			if !strings.Contains(body, w) {
-				return fmt.Errorf("%s serves no %s", addr, w)
-			}
-		}
-		return nil
+		return serves(addr, want)
 	}))
 }
 
