@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -265,5 +266,28 @@ func TestAnArtifactReleaseIsBuiltByItsReleaseRulesOrSaysWhatItLacks(t *testing.T
 	_, err = Build(context.Background(), Request{Spec: ptr(defaultSpec()), Distribution: only})
 	if err == nil || !strings.Contains(err.Error(), "the distribution has no Flux 2 release from v2.2.0 on to build (it has v2.1.0)") {
 		t.Errorf("an artifact of older releases only: %v", err)
+	}
+}
+
+func TestAnImageListWithoutDigestsIsBuiltByTagAndSaysSo(t *testing.T) {
+	tree := reshaped(t, func(s string) string { return s })
+	list := "flux-images/v2.9.5/upstream-alpine.yaml"
+	var kept []string
+	for _, l := range strings.Split(string(tree[list].Data), "\n") {
+		if !strings.Contains(l, "digest:") {
+			kept = append(kept, l)
+		}
+	}
+	tree[list] = &fstest.MapFile{Data: []byte(strings.Join(kept, "\n"))}
+	res, err := Build(context.Background(), Request{Spec: ptr(defaultSpec()), Distribution: tree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "the upstream-alpine image list of Flux v2.9.5 has no digest for source-controller:v1.9.5"
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
+		t.Errorf("warnings %q, want one saying %q", res.Warnings, want)
+	}
+	if !strings.Contains(string(res.YAML), "image: ghcr.io/fluxcd/source-controller:v1.9.5\n") {
+		t.Error("source-controller's image is not ghcr.io/fluxcd/source-controller:v1.9.5 by tag")
 	}
 }

@@ -10,13 +10,14 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/fluxcd/pkg/runtime/patch"
 	"github.com/fluxcd/pkg/ssa"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -98,13 +99,13 @@ func (r *FluxInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, nil
 	}
 
-	sp := patch.NewSerialPatcher(obj, r.Client)
+	sp := newInstancePatcher(r.Client, obj)
 	finished := false // a run that ended (not canceled): the reporter is asked for a fresh report
 	defer func() {
 		// A stopping manager writes nothing: a run cut short did not fail,
 		// and no condition may say it did.
 		if ctx.Err() == nil {
-			err := r.patch(ctx, sp, obj)
+			err := sp.patch(ctx, obj)
 			if err != nil && !obj.DeletionTimestamp.IsZero() && apierrors.IsNotFound(err) {
 				err = nil // gone with its finalizer
 			}
@@ -136,7 +137,7 @@ func (r *FluxInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	setCondition(obj, apiv1.ReconcilingCondition, metav1.ConditionTrue, reason, "Reconciliation in progress")
 	setCondition(obj, apiv1.ReadyCondition, metav1.ConditionUnknown, reason, "Reconciliation in progress")
-	if err := r.patch(ctx, sp, obj); err != nil {
+	if err := sp.patch(ctx, obj); err != nil {
 		return ctrl.Result{}, err
 	}
 	o := r.run(ctx, obj)
@@ -148,16 +149,35 @@ func (r *FluxInstanceReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	return result, retErr
 }
 
-// ownedConditions are the conditions the installer alone writes: a patch
-// sets them as they are here, whatever the stored object says.
-var ownedConditions = []string{apiv1.ReadyCondition, apiv1.ReconcilingCondition, apiv1.StalledCondition}
+// instancePatcher writes what a reconcile changed on the instance since the
+// last write: its finalizers (a metadata patch) and its status (one status
+// patch, conditions and all, so no reader sees Ready before the inventory and
+// history it goes with), each only when changed. It is the installer's
+// SerialPatcher: one per reconcile, called mid-way and once at the end.
+type instancePatcher struct {
+	client client.Client
+	base   *apiv1.FluxInstance
+}
 
-// patch writes what changed on the instance since its last patch: metadata
-// (the finalizer) and status, as Flux's controllers do.
-func (r *FluxInstanceReconciler) patch(ctx context.Context, sp *patch.SerialPatcher, obj *apiv1.FluxInstance) error {
-	if err := sp.Patch(ctx, obj, patch.WithOwnedConditions{Conditions: ownedConditions}, patch.WithFieldOwner(FieldManager)); err != nil {
-		return fmt.Errorf("failed to write the FluxInstance: %w", err)
+func newInstancePatcher(c client.Client, obj *apiv1.FluxInstance) *instancePatcher {
+	return &instancePatcher{client: c, base: obj.DeepCopy()}
+}
+
+// patch writes obj's changes. The patches are of copies: the API server's
+// answer to one would overwrite obj's changes to the other.
+func (p *instancePatcher) patch(ctx context.Context, obj *apiv1.FluxInstance) error {
+	if !slices.Equal(p.base.Finalizers, obj.Finalizers) {
+		if err := p.client.Patch(ctx, obj.DeepCopy(), client.MergeFrom(p.base)); err != nil {
+			return fmt.Errorf("failed to write the FluxInstance finalizers: %w", err)
+		}
+		p.base.Finalizers = slices.Clone(obj.Finalizers)
 	}
+	if !equality.Semantic.DeepEqual(p.base.Status, obj.Status) {
+		if err := p.client.Status().Patch(ctx, obj.DeepCopy(), client.MergeFrom(p.base)); err != nil {
+			return fmt.Errorf("failed to write the FluxInstance status: %w", err)
+		}
+	}
+	p.base = obj.DeepCopy()
 	return nil
 }
 

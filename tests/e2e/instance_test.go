@@ -270,8 +270,8 @@ func (l *instanceLife) upgrade(t *testing.T) {
 	objs := createEveryKind(t, "upgrade-walk")
 
 	for _, step := range []struct{ version, release, image string }{
-		{"2.7.x", "v2.7.5", "ghcr.io/fluxcd/source-controller:v1.7.4"},
-		{"2.8.x", "v2.8.1", "ghcr.io/fluxcd/source-controller:v1.8.0"},
+		{"2.7.x", "v2.7.5", "ghcr.io/fluxcd/source-controller:v1.7.4@sha256:16f21ac1795528df80ddef51ccbb14a57b78ea26e66dc8551636ef9a3cec71b3"},
+		{"2.8.x", "v2.8.1", "ghcr.io/fluxcd/source-controller:v1.8.0@sha256:c87d5a6ef18a449f2cbb7108fef0e8e9664cf405938674487e7b8aaef86b12b8"},
 		{"2.x", "v2.9.5", "ghcr.io/fluxcd/source-controller:v1.9.5@sha256:"},
 	} {
 		start := time.Now()
