@@ -48,7 +48,7 @@ func faultNamespace(t *testing.T, name string) string {
 	t.Helper()
 	mustKubectl(t, "apply", "--server-side", "--field-manager", "e2e-faults", "-f", testenv.OperatorCRDDir())
 	mustKubectl(t, "apply", "--server-side", "--field-manager", "e2e-faults", "-f", testenv.FluxCRDDir())
-	mustKubectl(t, "wait", "--for", "condition=Established", "--timeout", "60s", "crd", "--all")
+	waitEstablished(t, "crd", "--all")
 	mustKubectl(t, "create", "namespace", name)
 	t.Cleanup(func() {
 		_, _ = kubectl(context.Background(), "delete", "namespace", name, "--wait=false")
@@ -87,6 +87,22 @@ func waitScrape(t *testing.T, timeout time.Duration, addr string, want []string,
 	t.Helper()
 	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(context.Context) error {
 		return serves(addr, want, absent...)
+	}))
+}
+
+// waitEstablished waits up to a minute for the CRDs kubectl names to be
+// Established. kubectl wait fails at once, rather than waiting, on a CRD so
+// new that the API server has not written its status yet: it is asked
+// again until it waits.
+func waitEstablished(t *testing.T, crds ...string) {
+	t.Helper()
+	args := append([]string{"wait", "--for", "condition=Established", "--timeout", "60s"}, crds...)
+	require.NoError(t, testenv.Eventually(context.Background(), time.Minute, func(ctx context.Context) error {
+		out, err := kubectl(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
 	}))
 }
 
@@ -388,7 +404,7 @@ func (c *crdFault) quiet(t *testing.T) {
 func (c *crdFault) createCRD(t *testing.T) {
 	mustKubectl(t, "apply", "--server-side", "--field-manager", "e2e-faults", "-f",
 		testenv.FluxCRDDir()+"/helm.toolkit.fluxcd.io_helmreleases.yaml")
-	mustKubectl(t, "wait", "--for", "condition=Established", "--timeout", "60s", "crd/"+helmReleaseCRD)
+	waitEstablished(t, "crd/"+helmReleaseCRD)
 	applyYAML(t, helmRelease(c.ns, "again"))
 	// Picked up on the next report, asked for here as a user would.
 	requestReport(t, c.ns)
