@@ -250,7 +250,7 @@ func (o *outageFault) stale(t *testing.T) {
 // back: fresh again, the object created during the outage is reported and
 // served, the gauges say connected, the exporter is ready.
 func (o *outageFault) back(t *testing.T) {
-	holdFault(o.cut, 60*time.Second)
+	holdFault(t, o.cut, 60*time.Second, o.all()...)
 	o.during = map[string]string{}
 	for _, b := range o.all() {
 		o.during[b.name] = b.output()

@@ -396,12 +396,19 @@ func httpGet(t *testing.T, url string) string {
 	return body
 }
 
-// holdFault keeps a fault in place until d after it began. The duration is
-// the scenario's ("the API server unreachable for 60s"), not time given to
-// something before a check: what a test checks, it waits for on a condition
-// (testenv.Eventually) or watches not happen (testenv.Consistently).
-func holdFault(began time.Time, d time.Duration) {
-	time.Sleep(time.Until(began.Add(d)))
+// holdFault keeps a fault in place until d after it began (the duration is
+// the scenario's: "the API server unreachable for 60s"), checking all the
+// while what the scenario is about: every binary keeps running through it.
+func holdFault(t *testing.T, began time.Time, d time.Duration, all ...*binary) {
+	t.Helper()
+	require.NoError(t, testenv.Consistently(context.Background(), time.Until(began.Add(d)), func(context.Context) error {
+		for _, b := range all {
+			if !b.running() {
+				return fmt.Errorf("%s exited during the fault:\n%s", b.name, b.output())
+			}
+		}
+		return nil
+	}))
 }
 
 // assertRodeOut checks the binaries after the API server came back from an

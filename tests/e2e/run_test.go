@@ -275,7 +275,7 @@ func (s *controlPlaneStop) stop(t *testing.T) {
 // for then, and in the exporter's series.
 func (s *controlPlaneStop) restart(t *testing.T) {
 	ctx := context.Background()
-	holdFault(s.stopped, 60*time.Second)
+	holdFault(t, s.stopped, 60*time.Second, s.all()...)
 	require.NoError(t, kwokctl("start", "cluster"))
 	require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error {
 		_, err := kubectl(ctx, "get", "--raw", "/readyz")
