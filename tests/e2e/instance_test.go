@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"sigs.k8s.io/e2e-framework/pkg/features"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/builder"
 	"github.com/fluxops/flux-operator/tests/fixtures"
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
@@ -102,7 +104,7 @@ func TestAFluxInstanceOnTheLocalCluster(t *testing.T) {
 			step(l.rbac)).
 		Assess("flux_instance_info shows the instance ready at v2.6.4", step(l.series)).
 		Assess("the seed's Provider and Alert are accepted and the receiver gets the installer's events", step(l.alerting)).
-		Assess("upgrades one minor at a time, v2.7.5, v2.8.1, v2.9.5, migrate the stored versions and keep every Flux object", step(l.upgrade)).
+		Assess("upgrades one minor at a time, v2.7.5, v2.8.1, v2.9.5, migrate the stored versions and keep an object of every Flux kind", step(l.upgrade)).
 		Assess("an invalid version is refused with a Warning BuildFailed event naming the value, and Flux keeps running",
 			step(l.invalidVersion)).
 		Assess("a Deployment that cannot be scheduled fails the health check by name", step(l.unschedulable)).
@@ -267,18 +269,27 @@ func (l *instanceLife) upgrade(t *testing.T) {
 	}}
 	require.NoError(t, k8s.Create(ctx, repo))
 	require.Equal(t, []string{"v1beta2"}, storedVersions(t, "imagerepositories.image.toolkit.fluxcd.io"))
-	objs := createEveryKind(t, "upgrade-walk")
-	require.GreaterOrEqual(t, len(objs), 10, "the instance installs the kinds of source-, kustomize-, helm- and notification-controller")
+	mustKubectl(t, "create", "namespace", "upgrade-walk")
+	t.Cleanup(func() { _, _ = kubectl(context.Background(), "delete", "namespace", "upgrade-walk", "--wait=false") })
+	objs := createNewKinds(t, "upgrade-walk", nil)
+	require.Len(t, objs, 12, "the instance installs the kinds of source-, kustomize-, helm-, notification- and image-reflector-controller")
 	t.Logf("%d Flux objects, one of each kind installed, walk the upgrades", len(objs))
 
-	for _, step := range []struct{ version, release, image string }{
-		{"2.7.x", "v2.7.5", "ghcr.io/fluxcd/source-controller:v1.7.4@sha256:16f21ac1795528df80ddef51ccbb14a57b78ea26e66dc8551636ef9a3cec71b3"},
-		{"2.8.x", "v2.8.1", "ghcr.io/fluxcd/source-controller:v1.8.0@sha256:c87d5a6ef18a449f2cbb7108fef0e8e9664cf405938674487e7b8aaef86b12b8"},
-		{"2.x", "v2.9.5", "ghcr.io/fluxcd/source-controller:v1.9.5@sha256:"},
-	} {
+	// The first step also turns on the components the sample leaves out,
+	// source-watcher among them (from 2.7), so that objects of every Flux
+	// kind walk the rest of the way.
+	every, err := json.Marshal(builder.AllComponents)
+	require.NoError(t, err)
+	steps := []struct{ patch, release, image string }{
+		{`{"spec":{"distribution":{"version":"2.7.x"},"components":` + string(every) + `}}`, "v2.7.5",
+			"ghcr.io/fluxcd/source-controller:v1.7.4@sha256:16f21ac1795528df80ddef51ccbb14a57b78ea26e66dc8551636ef9a3cec71b3"},
+		{`{"spec":{"distribution":{"version":"2.8.x"}}}`, "v2.8.1",
+			"ghcr.io/fluxcd/source-controller:v1.8.0@sha256:c87d5a6ef18a449f2cbb7108fef0e8e9664cf405938674487e7b8aaef86b12b8"},
+		{`{"spec":{"distribution":{"version":"2.x"}}}`, "v2.9.5", "ghcr.io/fluxcd/source-controller:v1.9.5@sha256:"},
+	}
+	for i, step := range steps {
 		start := time.Now()
-		mustKubectl(t, "-n", "flux-system", "patch", "fluxinstance", "flux", "--type=merge",
-			"-p", fmt.Sprintf(`{"spec":{"distribution":{"version":%q}}}`, step.version))
+		mustKubectl(t, "-n", "flux-system", "patch", "fluxinstance", "flux", "--type=merge", "-p", step.patch)
 		fi := waitReady(t, 3*time.Minute)
 		t.Logf("upgraded to Flux %s and Ready %s after the patch", step.release, time.Since(start).Round(time.Millisecond))
 		require.Regexp(t, `^`+regexp.QuoteMeta(step.release)+`@sha256:`, fi.Status.LastAppliedRevision)
@@ -287,8 +298,27 @@ func (l *instanceLife) upgrade(t *testing.T) {
 		assert.Contains(t, sc.Spec.Template.Spec.Containers[0].Image, step.image)
 		require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error { return available(ctx, "source-controller") }))
 		assertSurvived(t, objs, step.release)
+		if i < len(steps)-1 {
+			added := createNewKinds(t, "upgrade-walk", objs)
+			objs = append(objs, added...)
+			t.Logf("%s serves %d new Flux kinds: %d objects walk on", step.release, len(added), len(objs))
+		}
 	}
+	kinds := make([]string, 0, len(objs))
+	for _, o := range objs {
+		kinds = append(kinds, o.GetKind())
+	}
+	assert.ElementsMatch(t, everyFluxKind, kinds, "an object of every Flux kind walked at least one upgrade")
 	_, _ = kubectl(ctx, "delete", "namespace", "upgrade-walk", "--wait=false")
+	// Back to the sample's components: the installer removes the other two.
+	sample, err := json.Marshal(instanceComponents)
+	require.NoError(t, err)
+	mustKubectl(t, "-n", "flux-system", "patch", "fluxinstance", "flux", "--type=merge", "-p", `{"spec":{"components":`+string(sample)+`}}`)
+	waitReady(t, 2*time.Minute)
+	for _, name := range []string{"image-automation-controller", "source-watcher"} {
+		_, err := deploymentOf(ctx, name)
+		assert.True(t, apierrors.IsNotFound(err), "%s was not removed with its component: %v", name, err)
+	}
 
 	assert.Equal(t, []string{"v1"}, storedVersions(t, "imagerepositories.image.toolkit.fluxcd.io"))
 	migrated := &unstructured.Unstructured{}
@@ -299,10 +329,21 @@ func (l *instanceLife) upgrade(t *testing.T) {
 	waitInstanceSeries(t, exporterMetrics, map[string]string{"ready": "True", "revision": `v2\.9\.5@sha256:[0-9a-f]{64}`})
 }
 
-// everyFluxKind are the Flux kinds of every release from 2.6 on.
-var everyFluxKind = []fixtures.Kind{fixtures.GitRepository, fixtures.OCIRepository, fixtures.Bucket, fixtures.HelmRepository,
+// fluxKinds are the Flux kinds of every release from 2.6 on, and those of
+// 2.7 on (ExternalArtifact, ArtifactGenerator).
+var fluxKinds = []fixtures.Kind{fixtures.GitRepository, fixtures.OCIRepository, fixtures.Bucket, fixtures.HelmRepository,
 	fixtures.HelmChart, fixtures.Kustomization, fixtures.HelmRelease, fixtures.Receiver, fixtures.Alert, fixtures.Provider,
-	fixtures.ImageRepository, fixtures.ImagePolicy, fixtures.ImageUpdateAutomation}
+	fixtures.ImageRepository, fixtures.ImagePolicy, fixtures.ImageUpdateAutomation, fixtures.ExternalArtifact,
+	fixtures.ArtifactGenerator}
+
+// everyFluxKind names the kinds of fluxKinds.
+var everyFluxKind = func() []string {
+	var out []string
+	for _, k := range fluxKinds {
+		out = append(out, k.GVK.Kind)
+	}
+	return out
+}()
 
 // storageVersion is the version the API server stores objects of group and
 // kind in now, "" when no CRD serves the kind.
@@ -322,23 +363,24 @@ func storageVersion(t *testing.T, group, kind string) string {
 	return ""
 }
 
-// createEveryKind creates one object of every Flux kind the instance
-// installed in a new namespace ns, each in the version the installed release
-// stores it in, and deletes them when the test ends.
-func createEveryKind(t *testing.T, ns string) []*unstructured.Unstructured {
+// createNewKinds creates in namespace ns one object of every Flux kind the
+// cluster serves now and objs has none of, each in the version its kind is
+// stored in; the namespace's deletion deletes them.
+func createNewKinds(t *testing.T, ns string, objs []*unstructured.Unstructured) []*unstructured.Unstructured {
 	t.Helper()
-	ctx := context.Background()
-	mustKubectl(t, "create", "namespace", ns)
-	t.Cleanup(func() { _, _ = kubectl(context.Background(), "delete", "namespace", ns, "--wait=false") })
+	have := map[string]bool{}
+	for _, o := range objs {
+		have[o.GetKind()] = true
+	}
 	var out []*unstructured.Unstructured
-	for _, k := range everyFluxKind {
+	for _, k := range fluxKinds {
 		version := storageVersion(t, k.GVK.Group, k.GVK.Kind)
-		if version == "" {
-			continue // a component the instance does not install
+		if version == "" || have[k.GVK.Kind] {
+			continue // a component the instance does not install, or a kind that has its object
 		}
 		o, _ := k.Object(ns, strings.ToLower(k.GVK.Kind))
 		o.SetAPIVersion(k.GVK.Group + "/" + version)
-		require.NoError(t, k8s.Create(ctx, o), "%s", k.GVK.Kind)
+		require.NoError(t, k8s.Create(context.Background(), o), "%s", k.GVK.Kind)
 		out = append(out, o)
 	}
 	return out
