@@ -26,13 +26,20 @@ endif
 ifndef KWOK_VERSION
 KWOK_VERSION := $(shell . $(ROOT)/hack/versions.env && echo $$KWOK_VERSION)
 endif
-FLUX_VERSION ?= v2.9.5
-export KUBE_VERSION KWOK_VERSION
+ifndef FLUX_VERSION
+FLUX_VERSION := $(shell . $(ROOT)/hack/versions.env && echo $$FLUX_VERSION)
+endif
+export KUBE_VERSION KWOK_VERSION FLUX_VERSION
 
 # Kubernetes binaries built from Go modules, cached by version (git-ignored).
 KUBE_BIN := $(BIN)/k8s/$(KUBE_VERSION)-kwok-$(KWOK_VERSION)
 export KUBEBUILDER_ASSETS := $(KUBE_BIN)
 export FLUX_OPERATOR_KUBE_BIN := $(KUBE_BIN)
+# The real Flux controllers of the local pipeline and its Git server, built
+# from Go modules, cached by Flux version (git-ignored).
+export FLUX_BIN := $(BIN)/flux/$(FLUX_VERSION)
+FLUX_CONTROLLERS := $(FLUX_BIN)/source-controller $(FLUX_BIN)/kustomize-controller
+GITSERVER := $(BIN)/gitserver
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/fluxops/flux-operator/internal/bootstrap.version=$(VERSION)
@@ -68,6 +75,17 @@ $(LABEL_CRDS): tools/go.mod tools/go.sum $(wildcard tools/cmd/label-crds/*.go)
 
 $(GEN_DISTRIBUTION): tools/go.mod tools/go.sum $(wildcard tools/cmd/gen-distribution/*.go)
 	cd tools && GOWORK=off go build -o $@ ./cmd/gen-distribution
+
+$(GITSERVER): tools/go.mod $(wildcard tools/cmd/gitserver/*.go)
+	cd tools && GOWORK=off go build -o $@ ./cmd/gitserver
+
+# About 8 minutes and 370 MB the first time; cached by Flux version after.
+$(FLUX_CONTROLLERS) &: tools/fluxcontrollers/go.mod tools/fluxcontrollers/go.sum
+	cd tools/fluxcontrollers && GOWORK=off go build -trimpath -ldflags '-s -w' -o $(FLUX_BIN)/ \
+		github.com/fluxcd/source-controller github.com/fluxcd/kustomize-controller
+
+.PHONY: flux-controllers
+flux-controllers: $(FLUX_CONTROLLERS) $(GITSERVER) ## Build the real source-controller and kustomize-controller of Flux $(FLUX_VERSION) (bin/flux/<version>) and the local Git server, for the local pipeline (hack/flux-controllers.sh).
 
 # golangci-lint is pinned in tools/go.mod too, but only `make lint` builds it
 # (about 2 minutes the first time), not `make tools`.
@@ -110,6 +128,8 @@ monitoring-crds: tools ## Generate the ServiceMonitor and PrometheusRule CRDs (t
 tidy: ## Run go mod tidy in every module.
 	for m in $(MODULES); do (cd $$m && go mod tidy); done
 	for m in tools tools/kube tools/image tools/flux/*/; do (cd $$m && GOWORK=off go mod tidy); done
+	# -e: a test-only dependency of source-controller is not served (see its go.mod).
+	cd tools/fluxcontrollers && GOWORK=off go mod tidy -e
 
 .PHONY: fmt
 fmt: ## Format all Go code.
@@ -191,7 +211,7 @@ testenv: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 	hack/build-kube.sh $(KUBE_BIN)
 
 .PHONY: test
-test: testenv build release prometheus registry ## Run all tests: unit, envtest (real kube-apiserver + etcd), the images on a real registry, and e2e on a local kwok cluster.
+test: testenv build flux-controllers release prometheus registry ## Run all tests: unit, envtest (real kube-apiserver + etcd), the images on a real registry, and e2e on a local kwok cluster.
 	for m in $(MODULES); do echo ">> go test $$m"; (cd $$m && REQUIRE_RELEASE=1 go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...); done
 	$(MAKE) test-e2e
 
@@ -204,7 +224,7 @@ registry: ## Install Debian's docker-registry package (the CNCF Distribution reg
 	hack/ensure-package.sh docker-registry docker-registry
 
 .PHONY: test-e2e
-test-e2e: testenv build ## Run the end-to-end tests on a local kwok cluster, the fault suite included.
+test-e2e: testenv build flux-controllers ## Run the end-to-end tests on a local kwok cluster, the fault suite included.
 	cd tests && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) -tags e2e ./e2e/...
 
 .PHONY: test-faults
@@ -244,5 +264,5 @@ cluster-down: ## Stop and delete the local kwok cluster.
 	hack/cluster.sh down
 
 .PHONY: run
-run: testenv build ## Run the operator against $$KUBECONFIG, or a local kwok cluster when unset.
+run: testenv build flux-controllers ## Run the operator against $$KUBECONFIG, or a local kwok cluster when unset.
 	hack/run.sh

@@ -5,16 +5,25 @@
 # ready, shows the report, and runs until interrupted (Ctrl-C stops all three
 # gracefully).
 #
-# On the local cluster it also installs Flux from a FluxInstance
-# (hack/run-fluxinstance.yaml, or INSTANCE=file) and shows the instance, its
-# events, the report and the metrics; on a cluster given with KUBECONFIG it
-# installs nothing unless INSTALL_FLUX=true, so it never changes a user's
-# cluster by surprise.
+# On the local cluster it also runs a real GitOps pipeline: it installs Flux
+# from a FluxInstance that syncs the demo fleet (hack/run-fluxinstance-sync.yaml,
+# or INSTANCE=file), starts the local Git server and the real
+# source-controller and kustomize-controller beside the cluster
+# (hack/flux-controllers.sh), waits until the instance, the GitRepository and
+# both Kustomizations are Ready, and shows the instance, its events, the
+# report and the metrics. On a cluster given with KUBECONFIG it installs
+# nothing unless INSTALL_FLUX=true (then hack/run-fluxinstance.yaml, no
+# sync), so it never changes a user's cluster by surprise.
 #
 # Env: KUBECONFIG, RUNTIME_NAMESPACE (flux-system), RUN_DIR (.cache/run),
 #      INSTALL_FLUX (true on the local cluster, else false), INSTANCE,
-#      FLUX_OBJECTS (hack/run-flux-objects.yaml applied after the install on
-#      the local cluster; set to "" to skip, or a file with INSTALL_FLUX),
+#      REAL_FLUX (true on the local cluster, else false: run the local Git
+#      server and the real controllers, and sync the demo fleet; the cluster
+#      must run no pods of its own for those two, as kwok's do not),
+#      GIT_SERVER_ADDR (127.0.0.1:9300) and the other addresses of
+#      hack/flux-controllers.sh,
+#      FLUX_OBJECTS (a file of Flux objects applied after the install with
+#      INSTALL_FLUX, e.g. hack/run-flux-objects.yaml; none by default),
 #      NOTIFICATION_CONTROLLER_ADDRESS (events are not forwarded when unset:
 #      local processes cannot reach an in-cluster notification-controller),
 #      EXPORTER_METRICS_ADDR (:8080), INSTALLER_METRICS_ADDR (:9080),
@@ -27,21 +36,26 @@ run_dir=${RUN_DIR:-$root/.cache/run}
 export PATH="$bin:$PATH"
 
 install_flux=${INSTALL_FLUX:-false}
+real_flux=${REAL_FLUX:-false}
 flux_objects=${FLUX_OBJECTS-}
 if [ -z "${KUBECONFIG:-}" ]; then
   "$root/hack/cluster.sh" up
   KUBECONFIG=$("$root/hack/cluster.sh" kubeconfig)
   echo ">> no KUBECONFIG given: using the local kwok cluster"
   install_flux=${INSTALL_FLUX:-true}
-  flux_objects=${FLUX_OBJECTS-$root/hack/run-flux-objects.yaml}
+  real_flux=${REAL_FLUX:-true}
 fi
 # The binaries run outside the cluster: they cannot reach the in-cluster
 # notification-controller, so events are forwarded only when asked.
 if [ -z "${NOTIFICATION_CONTROLLER_ADDRESS:-}" ]; then
   export NOTIFICATIONS_DISABLED=${NOTIFICATIONS_DISABLED:-true}
 fi
-instance=${INSTANCE:-$root/hack/run-fluxinstance.yaml}
-export KUBECONFIG
+if [ "$real_flux" = true ]; then
+  instance=${INSTANCE:-$root/hack/run-fluxinstance-sync.yaml}
+else
+  instance=${INSTANCE:-$root/hack/run-fluxinstance.yaml}
+fi
+export KUBECONFIG RUN_DIR=$run_dir
 kubectl() { "$bin/kubectl" "$@"; }
 
 echo ">> cluster: $(kubectl version -o json | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | tail -1) at $(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
@@ -54,6 +68,9 @@ mkdir -p "$run_dir"
 pids=()
 stop() {
   trap - INT TERM EXIT
+  if [ "$real_flux" = true ]; then
+    "$root/hack/flux-controllers.sh" stop || true
+  fi
   if [ ${#pids[@]} -gt 0 ]; then
     echo ">> stopping (SIGTERM)"
     kill -TERM "${pids[@]}" 2>/dev/null || true
@@ -68,7 +85,7 @@ start() { # name metrics-addr health-addr
   RUNTIME_NAMESPACE=$ns "$root/bin/flux-operator-$name" \
     --metrics-addr "$metrics" --health-addr "$health" \
     --log-level "${LOG_LEVEL:-info}" --log-encoding json \
-    >"$run_dir/$name.log" 2>&1 &
+    >"$run_dir/$name.log" 2>&1 </dev/null &
   pids+=($!)
   echo ">> started flux-operator-$name (pid $!, metrics $metrics, health $health, log $run_dir/$name.log)"
 }
@@ -112,7 +129,16 @@ metrics_have_report() {
 metrics_show_install() {
   scrape
   grep -q '^flux_instance_info{.*ready="True"' <<<"$metrics" && grep -q 'status="Installed"' <<<"$metrics" &&
-    { [ -z "$flux_objects" ] || grep -q '^flux_resource_info{' <<<"$metrics"; }
+    { [ -z "$flux_objects" ] || grep -q '^flux_resource_info{' <<<"$metrics"; } &&
+    { [ "$real_flux" != true ] || grep -q '^flux_resource_info{.*kind="Kustomization".*name="demo-app".*ready="True"' <<<"$metrics"; }
+}
+
+report_sync_ready() {
+  [ "$(kubectl -n "$ns" get fluxreport/flux -o jsonpath='{.spec.sync.ready}' 2>/dev/null)" = true ]
+}
+
+refresh_report() {
+  kubectl -n "$ns" annotate --overwrite fluxreport/flux reconcile.fluxcd.io/requestedAt="$(date +%s%N)" >/dev/null 2>&1 || true
 }
 
 wait_ready() { # name health-addr
@@ -134,8 +160,20 @@ wait_ready exporter "${EXPORTER_HEALTH_ADDR:-:8081}"
 echo ">> all three binaries are ready"
 if [ "$install_flux" = true ]; then
   echo ">> installing Flux: kubectl apply --server-side -f ${instance#$root/}"
-  kubectl apply --server-side --field-manager flux-operator-run -f "$instance" >/dev/null
+  manifest=$instance
+  if [ "$real_flux" = true ] && [ -n "${GIT_SERVER_ADDR:-}" ]; then
+    manifest=$run_dir/fluxinstance.yaml
+    sed "s|http://127.0.0.1:9300/|http://$GIT_SERVER_ADDR/|" "$instance" >"$manifest"
+  fi
+  kubectl apply --server-side --field-manager flux-operator-run -f "$manifest" >/dev/null
   start_install=$(date +%s)
+  if [ "$real_flux" = true ]; then
+    echo ">> starting the local Flux pipeline: hack/flux-controllers.sh start"
+    if ! "$root/hack/flux-controllers.sh" start; then
+      echo "the local Flux pipeline did not start; see $run_dir/{gitserver,source-controller,kustomize-controller}.log" >&2
+      exit 1
+    fi
+  fi
   if ! kubectl -n "$ns" wait --for=condition=Ready --timeout=5m fluxinstance/flux >/dev/null; then
     echo "the FluxInstance did not become Ready; its status and the installer's log follow:" >&2
     kubectl -n "$ns" get fluxinstance/flux -o yaml >&2 || true
@@ -143,21 +181,44 @@ if [ "$install_flux" = true ]; then
     exit 1
   fi
   echo ">> Flux is installed ($(( $(date +%s) - start_install ))s after the apply)"
+  if [ "$real_flux" = true ]; then
+    # The instance's health check waited for the sync; the app's
+    # Kustomization depends on it and comes after.
+    if ! kubectl -n "$ns" wait --for=condition=Ready --timeout=3m gitrepository/flux-system \
+      kustomization/flux-system kustomization/demo-app >/dev/null; then
+      echo "the demo fleet was not synced; the Flux objects and the controllers' logs follow:" >&2
+      kubectl get gitrepositories,kustomizations -A >&2 || true
+      tail -n 10 "$run_dir/source-controller.log" "$run_dir/kustomize-controller.log" >&2
+      exit 1
+    fi
+    echo ">> the demo fleet is synced ($(( $(date +%s) - start_install ))s after the apply)"
+    refresh_report
+  fi
   echo
   kubectl -n "$ns" get fluxinstance -o wide
   echo
   kubectl -n "$ns" events --for fluxinstance/flux
   echo
   kubectl -n "$ns" get deployments -l app.kubernetes.io/part-of=flux
+  if [ "$real_flux" = true ]; then
+    echo
+    kubectl get gitrepositories,kustomizations -A
+    echo
+    kubectl -n demo get deployments,configmaps
+  fi
   if [ -n "$flux_objects" ]; then
     echo
     echo ">> adding Flux objects: kubectl apply --server-side -f ${flux_objects#$root/}"
     kubectl apply --server-side --field-manager flux-operator-run -f "$flux_objects"
     # A fresh report, so that it counts them now rather than at the next interval.
-    kubectl -n "$ns" annotate --overwrite fluxreport/flux reconcile.fluxcd.io/requestedAt="$(date +%s%N)" >/dev/null 2>&1 || true
+    refresh_report
   fi
   # The installer asked for a fresh report; wait until it shows the install.
   poll 60 report_installed || true
+  if [ "$real_flux" = true ] && ! poll 20 report_sync_ready; then
+    refresh_report
+    poll 20 report_sync_ready || true
+  fi
 fi
 poll 60 report_has_ready || true
 echo
@@ -179,6 +240,17 @@ Look at the report:   KUBECONFIG=$KUBECONFIG kubectl -n $ns get fluxreport/flux 
 Refresh it now:       KUBECONFIG=$KUBECONFIG kubectl -n $ns annotate --overwrite fluxreport/flux reconcile.fluxcd.io/requestedAt="\$(date +%s)"
 Instance events:      KUBECONFIG=$KUBECONFIG kubectl -n $ns events --for fluxinstance/flux
 Metrics:              curl -s http://127.0.0.1:${exporter_metrics##*:}/metrics
+EOT
+if [ "$real_flux" = true ]; then
+  cat <<EOT
+Push a commit:        git clone $("$root/hack/flux-controllers.sh" git-url) /tmp/fleet && cd /tmp/fleet
+                      (edit, e.g. replicas in apps/demo/deployment.yaml) && git commit -am "Scale podinfo" && git push
+Watch it arrive:      KUBECONFIG=$KUBECONFIG kubectl get gitrepositories,kustomizations -A -w
+                      (within the 1m sync interval, or now: KUBECONFIG=$KUBECONFIG kubectl -n $ns annotate --overwrite gitrepository/flux-system reconcile.fluxcd.io/requestedAt="\$(date +%s)")
+Controller logs:      $run_dir/{gitserver,source-controller,kustomize-controller}.log
+EOT
+fi
+cat <<EOT
 (kubectl here is $bin/kubectl, matching the server version.)
 Press Ctrl-C to stop; 'make cluster-down' deletes the local cluster.
 EOT
