@@ -15,7 +15,9 @@
 # and kustomize-controller rechecks a dependency every 5s instead of 30s, so a
 # pushed commit reaches a dependent Kustomization within seconds.
 # Each process is detached, with its log and pid file in RUN_DIR; `stop`
-# stops them with SIGTERM. `start` waits until the Flux CRDs are installed
+# stops them with SIGTERM. Each controller stops when its Deployment is
+# deleted (an uninstall, or the component removed from the instance), as its
+# pod would. `start` waits until the Flux CRDs are installed
 # (the controllers exit at start-up without them), so run it after applying
 # a FluxInstance, and until every process is ready.
 #
@@ -42,7 +44,7 @@ sc_metrics=${SOURCE_CONTROLLER_METRICS_ADDR:-127.0.0.1:9391}
 sc_health=${SOURCE_CONTROLLER_HEALTH_ADDR:-127.0.0.1:9392}
 kc_metrics=${KUSTOMIZE_CONTROLLER_METRICS_ADDR:-127.0.0.1:9393}
 kc_health=${KUSTOMIZE_CONTROLLER_HEALTH_ADDR:-127.0.0.1:9394}
-processes=(gitserver source-controller kustomize-controller)
+processes=(gitserver source-controller kustomize-controller watch-source-controller watch-kustomize-controller)
 
 # The CRDs each controller watches: it exits at start-up when one is missing.
 crds=(gitrepositories buckets helmrepositories helmcharts ocirepositories externalartifacts)
@@ -108,6 +110,30 @@ seed() {
   echo ">> pushed the demo fleet (${fleet_dir#$root/}) into $repo"
 }
 
+# follow name: a watcher stops the process of name when the Deployment it
+# stands in for is deleted, as the pod would stop (SIGKILL, so that it is
+# gone before the local cluster's fake pod is: an uninstall strips the Flux
+# finalizers once the pods are gone, and a controller still running would
+# put them back and garbage-collect what Flux applied).
+follow() {
+  local name=$1 pid
+  pid=$(cat "$(pidfile "$name")")
+  # shellcheck disable=SC2016
+  launch "watch-$name" bash -c '
+    kubectl=$1 ns=$2 name=$3 pid=$4
+    until "$kubectl" -n "$ns" get deployment "$name" >/dev/null 2>&1; do
+      kill -0 "$pid" 2>/dev/null || exit 0
+      sleep 1
+    done
+    while kill -0 "$pid" 2>/dev/null; do
+      if "$kubectl" -n "$ns" wait --for=delete "deployment/$name" --timeout=60s >/dev/null 2>&1; then
+        echo "the Deployment $ns/$name was deleted: stopping $name (pid $pid) as its pod would stop"
+        kill -KILL "$pid"
+        exit 0
+      fi
+    done' _ "$bin/kubectl" "$ns" "$1" "$pid"
+}
+
 crds_established() {
   "$bin/kubectl" wait --for condition=Established --timeout 1s "${crds[@]/#/crd/}"
 }
@@ -151,6 +177,8 @@ start() {
     --metrics-addr "$sc_metrics" --health-addr "$sc_health"
   RUNTIME_NAMESPACE=$ns launch kustomize-controller "$flux_bin/kustomize-controller" "${common[@]}" \
     --no-remote-bases=true --requeue-dependency=5s --metrics-addr "$kc_metrics" --health-addr "$kc_health"
+  follow source-controller
+  follow kustomize-controller
   wait_for 120 "readiness on http://$sc_health/readyz" source-controller curl -fsS "http://$sc_health/readyz"
   wait_for 120 "readiness on http://$kc_health/readyz" kustomize-controller curl -fsS "http://$kc_health/readyz"
   echo ">> the Flux pipeline runs: git http://$git_addr/fleet.git, source-controller (artifacts http://$storage_addr," \
@@ -162,7 +190,9 @@ stop() {
   for name in "${processes[@]}"; do
     if running "$name"; then
       pid=$(cat "$(pidfile "$name")")
-      kill -TERM "$pid" 2>/dev/null || true
+      # setsid made it the leader of its own process group: stop the group
+      # (a watcher's kubectl with it).
+      kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
       pids+=("$pid")
       echo ">> stopping $name (pid $pid)"
     fi
@@ -174,7 +204,7 @@ stop() {
     [ $alive = 0 ] && break
     sleep 0.5
   done
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   for name in "${processes[@]}"; do rm -f "$(pidfile "$name")"; done
 }
 

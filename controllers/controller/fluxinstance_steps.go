@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -363,9 +364,12 @@ func (r *FluxInstanceReconciler) removeFlux(ctx context.Context, obj *apiv1.Flux
 			crds = append(crds, o)
 		}
 	}
+	pods := r.podSelectors(ctx, deployments)
 	if cs, err := r.Manager.DeleteAll(ctx, deployments, opts); err != nil {
 		logger.Error(err, "failed to delete the Flux controllers")
 	} else if err := r.Manager.WaitForSetTermination(cs, ssa.WaitOptions{Interval: 2 * time.Second, Timeout: time.Minute}); err != nil {
+		logger.Error(err, "the Flux controllers did not stop in time")
+	} else if err := r.waitPodsGone(ctx, pods, time.Minute); err != nil {
 		logger.Error(err, "the Flux controllers did not stop in time")
 	}
 	for _, crd := range crds {
@@ -376,6 +380,60 @@ func (r *FluxInstanceReconciler) removeFlux(ctx context.Context, obj *apiv1.Flux
 	if _, err := r.Manager.DeleteAll(ctx, sorted, opts); err != nil {
 		logger.Error(err, "failed to delete the Flux objects")
 	}
+}
+
+// podSelector is the namespace and the pod selector of a Deployment.
+type podSelector struct {
+	namespace string
+	labels    map[string]string
+}
+
+// podSelectors reads the pod selector of each Deployment, before it is
+// deleted.
+func (r *FluxInstanceReconciler) podSelectors(ctx context.Context, deployments []*unstructured.Unstructured) []podSelector {
+	var out []podSelector
+	for _, d := range deployments {
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(d.GroupVersionKind())
+		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(d), live); err != nil {
+			continue
+		}
+		if m, _, _ := unstructured.NestedStringMap(live.Object, "spec", "selector", "matchLabels"); len(m) > 0 {
+			out = append(out, podSelector{namespace: d.GetNamespace(), labels: m})
+		}
+	}
+	return out
+}
+
+// waitPodsGone waits until no pod of the deleted Deployments is left. The
+// Deployments are deleted in the background, so they are gone while their
+// pods may still be terminating; a Flux controller still running would put
+// back the finalizer stripped next and then garbage-collect everything its
+// objects applied, which an uninstall must leave in place.
+func (r *FluxInstanceReconciler) waitPodsGone(ctx context.Context, pods []podSelector, timeout time.Duration) error {
+	if len(pods) == 0 {
+		return nil
+	}
+	left := ""
+	err := wait.PollUntilContextTimeout(ctx, time.Second, timeout, true, func(ctx context.Context) (bool, error) {
+		for _, p := range pods {
+			list := &unstructured.UnstructuredList{}
+			list.SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: "PodList"})
+			if err := r.Client.List(ctx, list, client.InNamespace(p.namespace), client.MatchingLabels(p.labels)); err != nil {
+				left = err.Error()
+				return false, nil
+			}
+			if len(list.Items) > 0 {
+				left = fmt.Sprintf("pod %s/%s is still there", p.namespace, list.Items[0].GetName())
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", left, err)
+	}
+	return nil
 }
 
 // fluxFinalizer is the finalizer Flux's controllers put on their objects.
