@@ -163,12 +163,12 @@ func writeIn(t *testing.T, dir, path, content string) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, path), []byte(content), 0o644))
 }
 
-func edit(t *testing.T, dir, path, old, new string) {
+func edit(t *testing.T, dir, path, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, path))
 	require.NoError(t, err)
-	require.Contains(t, string(b), old, "%s", path)
-	writeIn(t, dir, path, strings.Replace(string(b), old, new, 1))
+	require.Contains(t, string(b), from, "%s", path)
+	writeIn(t, dir, path, strings.Replace(string(b), from, to, 1))
 }
 
 var (
