@@ -84,8 +84,13 @@ $(FLUX_CONTROLLERS) &: tools/fluxcontrollers/go.mod tools/fluxcontrollers/go.sum
 	cd tools/fluxcontrollers && GOWORK=off go build -trimpath -ldflags '-s -w' -o $(FLUX_BIN)/ \
 		github.com/fluxcd/source-controller github.com/fluxcd/kustomize-controller
 
+# The Flux CLI of the same release, for the tests that compare the report
+# with `flux stats` (hack/build-flux-cli.sh says why it builds from a copy).
+$(FLUX_BIN)/flux: hack/build-flux-cli.sh hack/versions.env
+	hack/build-flux-cli.sh
+
 .PHONY: flux-controllers
-flux-controllers: $(FLUX_CONTROLLERS) $(GITSERVER) ## Build the real source-controller and kustomize-controller of Flux $(FLUX_VERSION) (bin/flux/<version>) and the local Git server, for the local pipeline (hack/flux-controllers.sh).
+flux-controllers: $(FLUX_CONTROLLERS) $(GITSERVER) $(FLUX_BIN)/flux ## Build the real source-controller and kustomize-controller of Flux $(FLUX_VERSION) (bin/flux/<version>), the Flux CLI and the local Git server, for the local pipeline (hack/flux-controllers.sh).
 
 # golangci-lint is pinned in tools/go.mod too, but only `make lint` builds it
 # (about 2 minutes the first time), not `make tools`.

@@ -265,6 +265,54 @@ func waitReport(t *testing.T, timeout time.Duration, check func(*apiv1.FluxRepor
 	return fr
 }
 
+// fluxStats runs the Flux CLI of the same release, `flux stats -A`, and
+// returns its rows by kind: running, failing, suspended, storage.
+func fluxStats(t *testing.T) map[string][4]string {
+	t.Helper()
+	bin := filepath.Join(testenv.RepoRoot(), "bin", "flux", os.Getenv("FLUX_VERSION"), "flux")
+	if os.Getenv("FLUX_VERSION") == "" {
+		bin = filepath.Join(testenv.RepoRoot(), "bin", "flux", "v2.9.5", "flux")
+	}
+	cmd := exec.Command(bin, "stats", "-A", "--kubeconfig", kubeconfig)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "flux stats -A (make flux-controllers builds the CLI):\n%s", out)
+	rows := map[string][4]string{}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	require.Regexp(t, `^RECONCILERS\s+RUNNING\s+FAILING\s+SUSPENDED\s+STORAGE`, lines[0])
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		require.GreaterOrEqual(t, len(f), 5, "flux stats row %q", l)
+		rows[f[0]] = [4]string{f[1], f[2], f[3], strings.Join(f[4:], " ")}
+	}
+	return rows
+}
+
+// assertStatsAgree compares the report's reconcilers with `flux stats -A` on
+// the same cluster, where both count the same thing (docs/reporting.md says
+// where they differ and why): running, failing and suspended per kind, and
+// the storage of the kinds that have artifacts. The state compared has no
+// object waiting on a dependency and no suspended object failing, which are
+// the two cases the counts differ on.
+func assertStatsAgree(t *testing.T, fr *apiv1.FluxReport) {
+	t.Helper()
+	stats := fluxStats(t)
+	compared := 0
+	for _, r := range fr.Spec.ReconcilersStatus {
+		row, ok := stats[r.Kind]
+		if !ok {
+			continue // FluxInstance, ExternalArtifact, ArtifactGenerator: flux stats does not count them
+		}
+		compared++
+		storage := r.Stats.TotalSize
+		if storage == "" {
+			storage = "-"
+		}
+		assert.Equal(t, [4]string{fmt.Sprint(r.Stats.Running), fmt.Sprint(r.Stats.Failing), fmt.Sprint(r.Stats.Suspended), storage},
+			row, "%s: the report (running, failing, suspended, storage) and flux stats -A disagree", r.Kind)
+	}
+	assert.GreaterOrEqual(t, compared, 10, "the report and flux stats share the kinds of the installed controllers")
+}
+
 // kustomizations is the report's count of Kustomizations.
 func kustomizations(fr *apiv1.FluxReport) apiv1.FluxReconcilerStats {
 	for _, r := range fr.Spec.ReconcilersStatus {
@@ -437,6 +485,7 @@ func (p *pipeline) brokenManifest(t *testing.T) {
 		return nil
 	})
 	waitSeries(t, time.Minute, "Kustomization", "demo-app", map[string]string{"ready": "False", "reason": r.reason})
+	assertStatsAgree(t, waitReport(t, time.Minute, func(*apiv1.FluxReport) error { return nil }))
 
 	start := time.Now()
 	var firing []testenv.Alert
@@ -494,6 +543,7 @@ func (p *pipeline) suspended(t *testing.T) {
 		return nil
 	})
 	assert.Equal(t, apiv1.FluxReconcilerStats{Running: 1, Suspended: 1}, kustomizations(fr))
+	assertStatsAgree(t, fr)
 	waitSeries(t, time.Minute, "Kustomization", "demo-app", map[string]string{"suspended": "True"})
 	mustKubectl(t, "-n", "flux-system", "patch", "kustomization", "demo-app", "--type=merge", "-p", `{"spec":{"suspend":false}}`)
 	waitReport(t, time.Minute, func(fr *apiv1.FluxReport) error {
