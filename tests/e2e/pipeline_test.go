@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -51,6 +53,9 @@ func TestARealGitOpsPipeline(t *testing.T) {
 			"and resolves after a fixing commit", step(p.brokenManifest)).
 		Assess("a suspended Kustomization is counted and labelled suspended", step(p.suspended)).
 		Assess("an unreachable Git URL fails the instance's health check naming the GitRepository", step(p.unreachable)).
+		Assess("the installer prunes a component it no longer installs and leaves the synced workloads", step(p.installerPrune)).
+		Assess("removing the instance's sync deletes its Kustomization, and Flux garbage-collects what it applied; adding it back restores it",
+			step(p.syncRemoved)).
 		Assess("Flux prunes what leaves Git; the installer's uninstall leaves the synced workloads to Flux", step(p.uninstall)).
 		Feature())
 }
@@ -578,6 +583,72 @@ func (p *pipeline) unreachable(t *testing.T) {
 	mustKubectl(t, "-n", "flux-system", "annotate", "--overwrite", "fluxinstance", "flux", apiv1.ReconcileTimeoutAnnotation+"=3m")
 	waitReady(t, 3*time.Minute)
 	waitFlux(t, time.Minute, gitRepositoryGVK, "flux-system", "True", "refs/heads/main@sha1:"+p.head)
+}
+
+func (p *pipeline) installerPrune(t *testing.T) {
+	ctx := context.Background()
+	mustKubectl(t, "-n", "flux-system", "patch", "fluxinstance", "flux", "--type=merge", "-p",
+		`{"spec":{"components":["source-controller","kustomize-controller","notification-controller"]}}`)
+	waitEvent(t, time.Minute, nil, "Deployment/flux-system/helm-controller deleted")
+	waitReady(t, 2*time.Minute)
+	err := k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "helm-controller"}, &appsv1.Deployment{})
+	assert.True(t, apierrors.IsNotFound(err), "helm-controller is pruned: %v", err)
+	// What Flux applied is Flux's: the synced objects are as they were.
+	revision := "refs/heads/main@sha1:" + p.head
+	waitFlux(t, time.Minute, kustomizationGVK, "demo-app", "True", revision)
+	p.waitReplicas(t, 3)
+	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: "demo", Name: "demo-settings"}, &corev1.ConfigMap{}))
+	waitReport(t, time.Minute, func(fr *apiv1.FluxReport) error {
+		for _, c := range fr.Spec.ComponentsStatus {
+			if c.Name == "helm-controller" {
+				return fmt.Errorf("the report still lists helm-controller")
+			}
+		}
+		if s := fr.Spec.SyncStatus; s == nil || !s.Ready {
+			return fmt.Errorf("report sync %+v", s)
+		}
+		return nil
+	})
+}
+
+func (p *pipeline) syncRemoved(t *testing.T) {
+	ctx := context.Background()
+	fi, err := instance(ctx)
+	require.NoError(t, err)
+	sync, err := json.Marshal(fi.Spec.Sync)
+	require.NoError(t, err)
+	mustKubectl(t, "-n", "flux-system", "patch", "fluxinstance", "flux", "--type=merge", "-p", `{"spec":{"sync":null}}`)
+	waitReady(t, 2*time.Minute)
+	// The sync Kustomization has prune: true: kustomize-controller deletes
+	// what it applied (the namespace, and the Kustomization demo-app, which
+	// deletes the Deployment it applied) before it lets the object go.
+	require.NoError(t, testenv.Eventually(ctx, 2*time.Minute, func(ctx context.Context) error {
+		for _, o := range []client.Object{
+			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "podinfo"}},
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "demo"}},
+		} {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(o), o); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("%T %s is still there (%v)", o, o.GetName(), err)
+			}
+		}
+		for _, gvk := range []schema.GroupVersionKind{gitRepositoryGVK, kustomizationGVK} {
+			if _, err := fluxReady(ctx, gvk, "flux-system"); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("%s flux-system is still there (%v)", gvk.Kind, err)
+			}
+		}
+		return nil
+	}))
+	waitReport(t, time.Minute, func(fr *apiv1.FluxReport) error {
+		if fr.Spec.SyncStatus != nil {
+			return fmt.Errorf("the report still has a sync: %+v", fr.Spec.SyncStatus)
+		}
+		return nil
+	})
+
+	mustKubectl(t, "-n", "flux-system", "patch", "fluxinstance", "flux", "--type=merge", "-p", `{"spec":{"sync":`+string(sync)+`}}`)
+	waitReady(t, 2*time.Minute)
+	waitFlux(t, 2*time.Minute, kustomizationGVK, "demo-app", "True", "refs/heads/main@sha1:"+p.head)
+	p.waitReplicas(t, 3)
 }
 
 func (p *pipeline) uninstall(t *testing.T) {
