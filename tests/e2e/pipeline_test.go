@@ -208,9 +208,9 @@ func fluxReady(ctx context.Context, gvk schema.GroupVersionKind, name string) (r
 	return r, nil
 }
 
-// waitFlux waits until the Flux object's Ready condition has status and,
-// when revision is set, its status that revision.
-func waitFlux(t *testing.T, timeout time.Duration, gvk schema.GroupVersionKind, name, status, revision string) ready {
+// waitFlux waits until the Flux object's Ready condition is as ok wants
+// (want says what that is) and returns it.
+func waitFlux(t *testing.T, timeout time.Duration, gvk schema.GroupVersionKind, name string, ok func(ready) bool, want string) ready {
 	t.Helper()
 	var r ready
 	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(ctx context.Context) error {
@@ -218,30 +218,27 @@ func waitFlux(t *testing.T, timeout time.Duration, gvk schema.GroupVersionKind, 
 		if r, err = fluxReady(ctx, gvk, name); err != nil {
 			return err
 		}
-		if r.status != status || (revision != "" && r.revision != revision) {
-			return fmt.Errorf("%s/%s is %+v, want Ready=%s at %q", gvk.Kind, name, r, status, revision)
+		if !ok(r) {
+			return fmt.Errorf("%s/%s is %+v, want %s", gvk.Kind, name, r, want)
 		}
 		return nil
 	}))
 	return r
 }
 
+// readyAt waits until the Flux object is Ready at revision.
+func readyAt(t *testing.T, timeout time.Duration, gvk schema.GroupVersionKind, name, revision string) ready {
+	t.Helper()
+	return waitFlux(t, timeout, gvk, name, func(r ready) bool { return r.status == "True" && r.revision == revision },
+		"Ready at "+revision)
+}
+
 // waitFailure waits until the Flux object fails for a reason of its own:
 // Ready=False, and not because it waits for a dependency.
 func waitFailure(t *testing.T, timeout time.Duration, gvk schema.GroupVersionKind, name string) ready {
 	t.Helper()
-	var r ready
-	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(ctx context.Context) error {
-		var err error
-		if r, err = fluxReady(ctx, gvk, name); err != nil {
-			return err
-		}
-		if r.status != "False" || r.reason == "DependencyNotReady" {
-			return fmt.Errorf("%s/%s is %+v, want a failure of its own", gvk.Kind, name, r)
-		}
-		return nil
-	}))
-	return r
+	return waitFlux(t, timeout, gvk, name, func(r ready) bool { return r.status == "False" && r.reason != "DependencyNotReady" },
+		"a failure of its own")
 }
 
 // report is the FluxReport of flux-system.
@@ -379,9 +376,9 @@ func (p *pipeline) synced(t *testing.T) {
 	fi := waitReady(t, 3*time.Minute)
 	assert.Regexp(t, `^v2\.9\.5@sha256:`, fi.Status.LastAppliedRevision)
 	revision := "refs/heads/main@sha1:" + p.head
-	waitFlux(t, 2*time.Minute, gitRepositoryGVK, "flux-system", "True", revision)
-	waitFlux(t, 2*time.Minute, kustomizationGVK, "flux-system", "True", revision)
-	waitFlux(t, 2*time.Minute, kustomizationGVK, "demo-app", "True", revision)
+	readyAt(t, 2*time.Minute, gitRepositoryGVK, "flux-system", revision)
+	readyAt(t, 2*time.Minute, kustomizationGVK, "flux-system", revision)
+	readyAt(t, 2*time.Minute, kustomizationGVK, "demo-app", revision)
 
 	fr := waitReport(t, time.Minute, func(fr *apiv1.FluxReport) error {
 		if s := fr.Spec.SyncStatus; s == nil || !s.Ready || s.Status != "Applied revision: "+revision {
@@ -426,7 +423,7 @@ func (p *pipeline) newCommit(t *testing.T) {
 	})
 	require.NotEqual(t, old, revision)
 	start := time.Now()
-	waitFlux(t, time.Minute, kustomizationGVK, "demo-app", "True", revision)
+	readyAt(t, time.Minute, kustomizationGVK, "demo-app", revision)
 	t.Logf("the commit was applied %s after the push", time.Since(start).Round(time.Millisecond))
 	p.waitReplicas(t, 3)
 	waitReport(t, time.Minute, func(fr *apiv1.FluxReport) error {
@@ -521,7 +518,7 @@ func (p *pipeline) brokenManifest(t *testing.T) {
 		require.NoError(t, os.Remove(filepath.Join(dir, "apps/demo/broken.yaml")))
 		edit(t, dir, "apps/demo/kustomization.yaml", "  - broken.yaml\n", "")
 	})
-	waitFlux(t, time.Minute, kustomizationGVK, "demo-app", "True", fixed)
+	readyAt(t, time.Minute, kustomizationGVK, "demo-app", fixed)
 	waitSeries(t, time.Minute, "Kustomization", "demo-app", map[string]string{"ready": "True", "revision": fixed})
 	require.NoError(t, testenv.Eventually(ctx, time.Minute, func(context.Context) error {
 		alerts, err := prom.Alerts("FluxResourceNotReady")
@@ -582,7 +579,7 @@ func (p *pipeline) unreachable(t *testing.T) {
 		`{"spec":{"sync":{"url":"http://`+pipelineGit+`/fleet.git"}}}`)
 	mustKubectl(t, "-n", "flux-system", "annotate", "--overwrite", "fluxinstance", "flux", apiv1.ReconcileTimeoutAnnotation+"=3m")
 	waitReady(t, 3*time.Minute)
-	waitFlux(t, time.Minute, gitRepositoryGVK, "flux-system", "True", "refs/heads/main@sha1:"+p.head)
+	readyAt(t, time.Minute, gitRepositoryGVK, "flux-system", "refs/heads/main@sha1:"+p.head)
 }
 
 func (p *pipeline) installerPrune(t *testing.T) {
@@ -595,7 +592,7 @@ func (p *pipeline) installerPrune(t *testing.T) {
 	assert.True(t, apierrors.IsNotFound(err), "helm-controller is pruned: %v", err)
 	// What Flux applied is Flux's: the synced objects are as they were.
 	revision := "refs/heads/main@sha1:" + p.head
-	waitFlux(t, time.Minute, kustomizationGVK, "demo-app", "True", revision)
+	readyAt(t, time.Minute, kustomizationGVK, "demo-app", revision)
 	p.waitReplicas(t, 3)
 	require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: "demo", Name: "demo-settings"}, &corev1.ConfigMap{}))
 	waitReport(t, time.Minute, func(fr *apiv1.FluxReport) error {
@@ -647,7 +644,7 @@ func (p *pipeline) syncRemoved(t *testing.T) {
 
 	mustKubectl(t, "-n", "flux-system", "patch", "fluxinstance", "flux", "--type=merge", "-p", `{"spec":{"sync":`+string(sync)+`}}`)
 	waitReady(t, 2*time.Minute)
-	waitFlux(t, 2*time.Minute, kustomizationGVK, "demo-app", "True", "refs/heads/main@sha1:"+p.head)
+	readyAt(t, 2*time.Minute, kustomizationGVK, "demo-app", "refs/heads/main@sha1:"+p.head)
 	p.waitReplicas(t, 3)
 }
 
@@ -657,7 +654,7 @@ func (p *pipeline) uninstall(t *testing.T) {
 	revision := p.push(t, "Remove the demo settings", func(dir string) {
 		writeIn(t, dir, "clusters/local/demo.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n")
 	})
-	waitFlux(t, time.Minute, kustomizationGVK, "flux-system", "True", revision)
+	readyAt(t, time.Minute, kustomizationGVK, "flux-system", revision)
 	require.NoError(t, testenv.Eventually(ctx, time.Minute, func(ctx context.Context) error {
 		err := k8s.Get(ctx, client.ObjectKey{Namespace: "demo", Name: "demo-settings"}, &corev1.ConfigMap{})
 		if err == nil {
