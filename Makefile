@@ -84,13 +84,16 @@ $(FLUX_CONTROLLERS) &: tools/fluxcontrollers/go.mod tools/fluxcontrollers/go.sum
 	cd tools/fluxcontrollers && GOWORK=off go build -trimpath -ldflags '-s -w' -o $(FLUX_BIN)/ \
 		github.com/fluxcd/source-controller github.com/fluxcd/kustomize-controller
 
+.PHONY: flux-controllers
+flux-controllers: $(FLUX_CONTROLLERS) $(GITSERVER) ## Build the real source-controller and kustomize-controller of Flux $(FLUX_VERSION) (bin/flux/<version>) and the local Git server, for the local pipeline (hack/flux-controllers.sh).
+
 # The Flux CLI of the same release, for the tests that compare the report
 # with `flux stats` (hack/build-flux-cli.sh says why it builds from a copy).
 $(FLUX_BIN)/flux: hack/build-flux-cli.sh hack/versions.env
 	hack/build-flux-cli.sh
 
-.PHONY: flux-controllers
-flux-controllers: $(FLUX_CONTROLLERS) $(GITSERVER) $(FLUX_BIN)/flux ## Build the real source-controller and kustomize-controller of Flux $(FLUX_VERSION) (bin/flux/<version>), the Flux CLI and the local Git server, for the local pipeline (hack/flux-controllers.sh).
+.PHONY: flux-cli
+flux-cli: $(FLUX_BIN)/flux ## Build the Flux CLI of Flux $(FLUX_VERSION) into bin/flux/<version>/flux (about 3 minutes the first time), for the tests that compare the report with flux stats.
 
 # golangci-lint is pinned in tools/go.mod too, but only `make lint` builds it
 # (about 2 minutes the first time), not `make tools`.
@@ -216,7 +219,7 @@ testenv: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 	hack/build-kube.sh $(KUBE_BIN)
 
 .PHONY: test
-test: testenv build flux-controllers release prometheus registry ## Run all tests: unit, envtest (real kube-apiserver + etcd), the images on a real registry, and e2e on a local kwok cluster.
+test: testenv build flux-controllers flux-cli release prometheus registry ## Run all tests: unit, envtest (real kube-apiserver + etcd), the images on a real registry, and e2e on a local kwok cluster.
 	for m in $(MODULES); do echo ">> go test $$m"; (cd $$m && REQUIRE_RELEASE=1 go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...); done
 	$(MAKE) test-e2e
 
@@ -229,7 +232,7 @@ registry: ## Install Debian's docker-registry package (the CNCF Distribution reg
 	hack/ensure-package.sh docker-registry docker-registry
 
 .PHONY: test-e2e
-test-e2e: testenv build flux-controllers ## Run the end-to-end tests on a local kwok cluster, the fault suite included.
+test-e2e: testenv build flux-controllers flux-cli ## Run the end-to-end tests on a local kwok cluster, the fault suite included.
 	cd tests && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) -tags e2e ./e2e/...
 
 .PHONY: test-faults
