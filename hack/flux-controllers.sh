@@ -70,21 +70,28 @@ launch() { # name command...: detached, logging to RUN_DIR/name.log
   echo ">> started $name (pid $!, log $run_dir/$name.log)"
 }
 
-# wait_for tries what name check...: runs check every half second for tries
-# times, failing with the log of name when it never succeeds or name exits.
+# answers name check...: 0 when check succeeds, 2 when name has exited, 1
+# when not yet.
+answers() {
+  local name=$1
+  shift
+  "$@" >/dev/null 2>&1 && return 0
+  running "$name" || return 2
+  return 1
+}
+
+# wait_for tries what name check...: polls check (lib.sh) for tries half
+# seconds, failing with the end of name's log when check never succeeds or
+# name exits.
 wait_for() {
-  local tries=$1 what=$2 name=$3
+  local tries=$1 what=$2 name=$3 rc=0
   shift 3
-  for _ in $(seq 1 "$tries"); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    if ! running "$name"; then
-      echo "$name exited before $what; the end of its log follows:" >&2
-      tail -n 20 "$run_dir/$name.log" >&2
-      return 1
-    fi
-    sleep 0.5
-  done
-  echo "$name: no $what after $((tries / 2))s; the end of its log follows:" >&2
+  poll "$tries" answers "$name" "$@" || rc=$?
+  case $rc in
+    0) return 0 ;;
+    2) echo "$name exited before $what; the end of its log follows:" >&2 ;;
+    *) echo "$name: no $what after $((tries / 2))s; the end of its log follows:" >&2 ;;
+  esac
   tail -n 20 "$run_dir/$name.log" >&2
   return 1
 }
@@ -135,7 +142,13 @@ follow() {
 }
 
 crds_established() {
-  "$bin/kubectl" wait --for condition=Established --timeout 1s "${crds[@]/#/crd/}"
+  "$bin/kubectl" wait --for condition=Established --timeout 0s "${crds[@]/#/crd/}" >/dev/null 2>&1
+}
+
+none_alive() { # pid...: 0 when none of them runs
+  local pid
+  for pid in "$@"; do kill -0 "$pid" 2>/dev/null && return 1; done
+  return 0
 }
 
 start() {
@@ -161,14 +174,10 @@ start() {
     curl -fsS "http://$git_addr/fleet.git/info/refs?service=git-upload-pack"
 
   echo ">> waiting up to ${CRD_TIMEOUT:-300}s for the Flux CRDs (the installer applies them)"
-  local deadline=$((SECONDS + ${CRD_TIMEOUT:-300}))
-  until crds_established >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then
-      echo "the Flux CRDs are not installed: apply a FluxInstance with source-controller and kustomize-controller first" >&2
-      exit 1
-    fi
-    sleep 1
-  done
+  if ! poll $((${CRD_TIMEOUT:-300} * 2)) crds_established; then
+    echo "the Flux CRDs are not installed: apply a FluxInstance with source-controller and kustomize-controller first" >&2
+    exit 1
+  fi
 
   local common=(--log-level "${LOG_LEVEL:-info}" --log-encoding json --enable-leader-election=false
     --watch-all-namespaces=true)
@@ -198,12 +207,7 @@ stop() {
     fi
   done
   # They are not our children: wait for them by polling, 30s at most.
-  for _ in $(seq 1 60); do
-    local alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && break
-    sleep 0.5
-  done
+  poll 60 none_alive "${pids[@]}" || true
   for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
   for name in "${processes[@]}"; do rm -f "$(pidfile "$name")"; done
 }

@@ -90,19 +90,6 @@ start() { # name metrics-addr health-addr
   echo ">> started flux-operator-$name (pid $!, metrics $metrics, health $health, log $run_dir/$name.log)"
 }
 
-# poll tries check [args...]: runs check every half second until it
-# succeeds (0), gives up (2 or more) or has run tries times (1).
-poll() {
-  local tries=$1 rc=1
-  shift
-  for _ in $(seq 1 "$tries"); do
-    "$@" && return 0 || rc=$?
-    if [ "$rc" -ge 2 ]; then return "$rc"; fi
-    sleep 0.5
-  done
-  return 1
-}
-
 binary_ready() { # port: 0 ready, 1 not yet, 2 a binary exited
   curl -fsS "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0
   kill -0 "${pids[@]}" 2>/dev/null || return 2

@@ -133,12 +133,20 @@ func reportedTotal(ctx context.Context, ns, kind string) (int, error) {
 	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: apiv1.DefaultName}, &fr); err != nil {
 		return 0, err
 	}
-	for _, r := range fr.Spec.ReconcilersStatus {
-		if r.Kind == kind {
-			return r.Stats.Running + r.Stats.Suspended, nil
-		}
+	if s, ok := reconcilerStats(&fr, kind); ok {
+		return s.Running + s.Suspended, nil
 	}
 	return -1, nil
+}
+
+// reconcilerStats is the report's count of kind, and whether it counts it.
+func reconcilerStats(fr *apiv1.FluxReport, kind string) (apiv1.FluxReconcilerStats, bool) {
+	for _, r := range fr.Spec.ReconcilersStatus {
+		if r.Kind == kind {
+			return r.Stats, true
+		}
+	}
+	return apiv1.FluxReconcilerStats{}, false
 }
 
 func waitReportedTotal(t *testing.T, timeout time.Duration, ns, kind string, want int) {

@@ -449,13 +449,20 @@ func requestReport(t *testing.T, ns string) {
 // next report, which a user waiting for it asks for.
 func waitServedAfterReports(t *testing.T, timeout time.Duration, ns, addr string, want []string) {
 	t.Helper()
+	askReports(t, timeout, ns, func(context.Context) error { return serves(addr, want) })
+}
+
+// askReports asks the reporter of ns for a report every 2 s, as a user
+// waiting for one would, until check succeeds.
+func askReports(t *testing.T, timeout time.Duration, ns string, check func(context.Context) error) {
+	t.Helper()
 	asked := time.Time{}
-	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(context.Context) error {
+	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(ctx context.Context) error {
 		if time.Since(asked) >= 2*time.Second {
 			requestReport(t, ns)
 			asked = time.Now()
 		}
-		return serves(addr, want)
+		return check(ctx)
 	}))
 }
 

@@ -81,7 +81,7 @@ func (p *pipeline) start(t *testing.T) {
 	// Registered first, so it runs last: the controllers stop after the
 	// binaries, and their logs stay when the test failed.
 	t.Cleanup(func() {
-		_ = p.script(ctx, "stop")
+		_, _ = p.script(ctx, "stop")
 		if t.Failed() {
 			for _, name := range []string{"gitserver", "source-controller", "kustomize-controller"} {
 				log, _ := os.ReadFile(filepath.Join(p.runDir, name+".log"))
@@ -109,18 +109,14 @@ func (p *pipeline) start(t *testing.T) {
 	require.Contains(t, text, pipelineGit)
 	mustKubectl(t, "apply", "--server-side", "-f", writeFile(t, "flux.yaml", text))
 	start := time.Now()
-	out, err := p.scriptOutput(ctx, "start")
+	out, err := p.script(ctx, "start")
 	require.NoError(t, err, "hack/flux-controllers.sh start:\n%s", out)
 	t.Logf("the local pipeline started %s after the instance was applied:\n%s", time.Since(start).Round(time.Millisecond), out)
 	p.head = p.remoteHead(t)
 }
 
-func (p *pipeline) script(ctx context.Context, args ...string) error {
-	_, err := p.scriptOutput(ctx, args...)
-	return err
-}
-
-func (p *pipeline) scriptOutput(ctx context.Context, args ...string) (string, error) {
+// script runs hack/flux-controllers.sh with the test's addresses.
+func (p *pipeline) script(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(testenv.RepoRoot(), "hack", "flux-controllers.sh"), args...)
 	cmd.Env = p.env
 	out, err := cmd.CombinedOutput()
@@ -252,18 +248,13 @@ func report(ctx context.Context) (*apiv1.FluxReport, error) {
 func waitReport(t *testing.T, timeout time.Duration, check func(*apiv1.FluxReport) error) *apiv1.FluxReport {
 	t.Helper()
 	var fr *apiv1.FluxReport
-	asked := time.Time{}
-	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(ctx context.Context) error {
-		if time.Since(asked) >= 2*time.Second {
-			requestReport(t, "flux-system")
-			asked = time.Now()
-		}
+	askReports(t, timeout, "flux-system", func(ctx context.Context) error {
 		var err error
 		if fr, err = report(ctx); err != nil {
 			return err
 		}
 		return check(fr)
-	}))
+	})
 	return fr
 }
 
@@ -271,13 +262,9 @@ func waitReport(t *testing.T, timeout time.Duration, check func(*apiv1.FluxRepor
 // returns its rows by kind: running, failing, suspended, storage.
 func fluxStats(t *testing.T) map[string][4]string {
 	t.Helper()
-	bin := filepath.Join(testenv.RepoRoot(), "bin", "flux", os.Getenv("FLUX_VERSION"), "flux")
-	if os.Getenv("FLUX_VERSION") == "" {
-		bin = filepath.Join(testenv.RepoRoot(), "bin", "flux", "v2.9.5", "flux")
-	}
-	cmd := exec.Command(bin, "stats", "-A", "--kubeconfig", kubeconfig)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "flux stats -A (make flux-controllers builds the CLI):\n%s", out)
+	bin := filepath.Join(testenv.RepoRoot(), "bin", "flux", testenv.Version("FLUX_VERSION"), "flux")
+	out, err := exec.Command(bin, "stats", "-A", "--kubeconfig", kubeconfig).CombinedOutput()
+	require.NoError(t, err, "flux stats -A (`make flux-cli` builds the CLI):\n%s", out)
 	rows := map[string][4]string{}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	require.Regexp(t, `^RECONCILERS\s+RUNNING\s+FAILING\s+SUSPENDED\s+STORAGE`, lines[0])
@@ -317,12 +304,8 @@ func assertStatsAgree(t *testing.T, fr *apiv1.FluxReport) {
 
 // kustomizations is the report's count of Kustomizations.
 func kustomizations(fr *apiv1.FluxReport) apiv1.FluxReconcilerStats {
-	for _, r := range fr.Spec.ReconcilersStatus {
-		if r.Kind == "Kustomization" {
-			return r.Stats
-		}
-	}
-	return apiv1.FluxReconcilerStats{}
+	s, _ := reconcilerStats(fr, "Kustomization")
+	return s
 }
 
 var seriesLabel = regexp.MustCompile(`([a-z_]+)="([^"]*)"`)
@@ -352,12 +335,7 @@ func resourceSeries(kind, name string) (map[string]string, error) {
 // has every label of want.
 func waitSeries(t *testing.T, timeout time.Duration, kind, name string, want map[string]string) {
 	t.Helper()
-	asked := time.Time{}
-	require.NoError(t, testenv.Eventually(context.Background(), timeout, func(context.Context) error {
-		if time.Since(asked) >= 2*time.Second {
-			requestReport(t, "flux-system")
-			asked = time.Now()
-		}
+	askReports(t, timeout, "flux-system", func(context.Context) error {
 		got, err := resourceSeries(kind, name)
 		if err != nil {
 			return err
@@ -368,7 +346,7 @@ func waitSeries(t *testing.T, timeout time.Duration, kind, name string, want map
 			}
 		}
 		return nil
-	}))
+	})
 }
 
 func (p *pipeline) synced(t *testing.T) {
