@@ -9,7 +9,7 @@ export GOTOOLCHAIN := go1.27.3
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BIN := $(ROOT)/bin
-MODULES := apis generated internal controllers reporter metrics-exporter tests
+MODULES := apis generated internal controllers reporter metrics-exporter web tests
 # <module>/<binary> of each binary, one per line in hack/binaries (the
 # Dockerfile and tests/images read it too).
 BINARIES := $(shell cat $(ROOT)/hack/binaries)
@@ -104,12 +104,13 @@ $(GOLANGCI_LINT): tools/go.mod tools/go.sum
 generate: tools ## Regenerate deepcopy, CRDs, RBAC, clients, listers, informers and apply-configurations.
 	rm -f apis/fluxcd/v1/zz_generated.deepcopy.go
 	rm -rf config/crd/bases
-	rm -f config/rbac/installer/role.yaml config/rbac/reporter/role.yaml config/rbac/exporter/role.yaml
+	rm -f config/rbac/installer/role.yaml config/rbac/reporter/role.yaml config/rbac/exporter/role.yaml config/rbac/web/role.yaml
 	cd apis && $(CONTROLLER_GEN) object paths=./... \
 		crd output:crd:artifacts:config=$(ROOT)/config/crd/bases
 	cd controllers && $(CONTROLLER_GEN) rbac:roleName=flux-operator-installer paths=./... output:rbac:artifacts:config=$(ROOT)/config/rbac/installer
 	cd reporter && $(CONTROLLER_GEN) rbac:roleName=flux-operator-reporter paths=./... output:rbac:artifacts:config=$(ROOT)/config/rbac/reporter
 	cd metrics-exporter && $(CONTROLLER_GEN) rbac:roleName=flux-operator-exporter paths=./... output:rbac:artifacts:config=$(ROOT)/config/rbac/exporter
+	cd web && $(CONTROLLER_GEN) rbac:roleName=flux-operator-web paths=./... output:rbac:artifacts:config=$(ROOT)/config/rbac/web
 	hack/update-codegen.sh
 	hack/sync-chart.sh
 
@@ -163,7 +164,7 @@ verify: tools ## Fail when generated code, CRDs, RBAC or go.mod files are stale;
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/flux-operator-{installer,reporter,exporter}.
+build: ## Build bin/flux-operator-{installer,reporter,exporter,web}.
 	for b in $(BINARIES); do (cd $${b%%/*} && go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$${b##*/} ./cmd/$${b##*/}) || exit 1; done
 
 ##@ Images

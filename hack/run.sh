@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs the operator's three binaries as local processes against a cluster:
+# Runs the operator's binaries (installer, reporter, exporter and the web UI)
+# as local processes against a cluster:
 # $KUBECONFIG when set, else the local kwok cluster (started when needed).
 # Installs the CRDs and the runtime namespace, waits for every binary to be
-# ready, shows the report, and runs until interrupted (Ctrl-C stops all three
-# gracefully).
+# ready, shows the report and the web UI's address, and runs until
+# interrupted (Ctrl-C stops them all gracefully).
 #
 # On the local cluster it also runs a real GitOps pipeline: it installs Flux
 # from a FluxInstance that syncs the demo fleet (hack/run-fluxinstance-sync.yaml,
@@ -27,7 +28,8 @@
 #      NOTIFICATION_CONTROLLER_ADDRESS (events are not forwarded when unset:
 #      local processes cannot reach an in-cluster notification-controller),
 #      EXPORTER_METRICS_ADDR (:8080), INSTALLER_METRICS_ADDR (:9080),
-#      REPORTER_METRICS_ADDR (:9180), LOG_LEVEL (info).
+#      REPORTER_METRICS_ADDR (:9180), WEB_ADDR (127.0.0.1:9280: the web UI),
+#      WEB_METRICS_ADDR (:9290), WEB_AUTH (false), LOG_LEVEL (info).
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -80,10 +82,11 @@ stop() {
 trap 'stop; exit 0' INT TERM
 trap stop EXIT
 
-start() { # name metrics-addr health-addr
+start() { # name metrics-addr health-addr [flags...]
   local name=$1 metrics=$2 health=$3
+  shift 3
   RUNTIME_NAMESPACE=$ns "$root/bin/flux-operator-$name" \
-    --metrics-addr "$metrics" --health-addr "$health" \
+    --metrics-addr "$metrics" --health-addr "$health" "$@" \
     --log-level "${LOG_LEVEL:-info}" --log-encoding json \
     >"$run_dir/$name.log" 2>&1 </dev/null &
   pids+=($!)
@@ -140,11 +143,16 @@ exporter_metrics=${EXPORTER_METRICS_ADDR:-:8080}
 start installer "${INSTALLER_METRICS_ADDR:-:9080}" "${INSTALLER_HEALTH_ADDR:-:9081}"
 start reporter "${REPORTER_METRICS_ADDR:-:9180}" "${REPORTER_HEALTH_ADDR:-:9181}"
 start exporter "$exporter_metrics" "${EXPORTER_HEALTH_ADDR:-:8081}"
+web_addr=${WEB_ADDR:-127.0.0.1:9280}
+start web "${WEB_METRICS_ADDR:-:9290}" "${WEB_HEALTH_ADDR:-:9291}" --web-addr "$web_addr" --web-auth="${WEB_AUTH:-false}"
 wait_ready installer "${INSTALLER_HEALTH_ADDR:-:9081}"
 wait_ready reporter "${REPORTER_HEALTH_ADDR:-:9181}"
 wait_ready exporter "${EXPORTER_HEALTH_ADDR:-:8081}"
+wait_ready web "${WEB_HEALTH_ADDR:-:9291}"
+web_host=${web_addr%:*}
+web_url="http://${web_host:-127.0.0.1}:${web_addr##*:}/"
 
-echo ">> all three binaries are ready"
+echo ">> all four binaries are ready; the web UI is at $web_url"
 if [ "$install_flux" = true ]; then
   echo ">> installing Flux: kubectl apply --server-side -f ${instance#$root/}"
   manifest=$instance
@@ -227,6 +235,7 @@ Look at the report:   KUBECONFIG=$KUBECONFIG kubectl -n $ns get fluxreport/flux 
 Refresh it now:       KUBECONFIG=$KUBECONFIG kubectl -n $ns annotate --overwrite fluxreport/flux reconcile.fluxcd.io/requestedAt="\$(date +%s)"
 Instance events:      KUBECONFIG=$KUBECONFIG kubectl -n $ns events --for fluxinstance/flux
 Metrics:              curl -s http://127.0.0.1:${exporter_metrics##*:}/metrics
+Web UI:               $web_url
 EOT
 if [ "$real_flux" = true ]; then
   cat <<EOT

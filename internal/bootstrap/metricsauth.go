@@ -164,7 +164,7 @@ func (a *metricsAuth) wrap(log logr.Logger, h http.Handler) http.Handler {
 		}
 		res := a.authenticate(r.Context(), log, token)
 		if res.code == http.StatusOK {
-			res = a.authorize(r.Context(), log, res.user, metricsVerb, r.URL.Path)
+			res = a.authorize(r.Context(), log, res.user, Access{Verb: metricsVerb, Path: r.URL.Path})
 		}
 		if res.code != http.StatusOK {
 			if res.code == http.StatusTooManyRequests {
@@ -195,27 +195,53 @@ func (a *metricsAuth) authenticate(ctx context.Context, log logr.Logger, token s
 	})
 }
 
-// authorize returns the SubjectAccessReview answer for u to verb path:
+// Access is what a SubjectAccessReview asks about: a verb on a non-resource
+// path, or on a resource (Group, Resource, Namespace; Namespace empty for
+// every namespace).
+type Access struct {
+	Verb, Path                 string
+	Group, Resource, Namespace string
+}
+
+// String says the access as RBAC grants it.
+func (x Access) String() string {
+	if x.Path != "" {
+		return x.Verb + " " + x.Path + " (RBAC: nonResourceURLs " + x.Path + ")"
+	}
+	r := x.Resource
+	if x.Group != "" {
+		r += "." + x.Group
+	}
+	where := "in every namespace"
+	if x.Namespace != "" {
+		where = "in namespace " + x.Namespace
+	}
+	return x.Verb + " " + r + " " + where
+}
+
+// authorize returns the SubjectAccessReview answer for u to access x:
 // StatusOK or StatusForbidden.
-func (a *metricsAuth) authorize(ctx context.Context, log logr.Logger, u *authenticationv1.UserInfo, verb, path string) authResult {
-	return a.answer(ctx, a.authz, accessKey(u, verb, path), func(ctx context.Context) authResult {
+func (a *metricsAuth) authorize(ctx context.Context, log logr.Logger, u *authenticationv1.UserInfo, x Access) authResult {
+	return a.answer(ctx, a.authz, accessKey(u, x), func(ctx context.Context) authResult {
 		extra := map[string]authorizationv1.ExtraValue{}
 		for k, v := range u.Extra {
 			extra[k] = authorizationv1.ExtraValue(v)
 		}
-		sar, err := a.client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
-			Spec: authorizationv1.SubjectAccessReviewSpec{
-				User: u.Username, UID: u.UID, Groups: u.Groups, Extra: extra,
-				NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: path, Verb: verb},
-			},
-		}, metav1.CreateOptions{})
+		spec := authorizationv1.SubjectAccessReviewSpec{User: u.Username, UID: u.UID, Groups: u.Groups, Extra: extra}
+		if x.Path != "" {
+			spec.NonResourceAttributes = &authorizationv1.NonResourceAttributes{Path: x.Path, Verb: x.Verb}
+		} else {
+			spec.ResourceAttributes = &authorizationv1.ResourceAttributes{Verb: x.Verb, Group: x.Group,
+				Resource: x.Resource, Namespace: x.Namespace}
+		}
+		sar, err := a.client.AuthorizationV1().SubjectAccessReviews().Create(ctx,
+			&authorizationv1.SubjectAccessReview{Spec: spec}, metav1.CreateOptions{})
 		if err != nil {
-			log.Error(err, "failed to review a scraper's access", "user", u.Username)
+			log.Error(err, "failed to review a user's access", "user", u.Username)
 			return authResult{code: http.StatusInternalServerError, reason: "the access could not be reviewed"}
 		}
 		if !sar.Status.Allowed {
-			return authResult{code: http.StatusForbidden,
-				reason: "user " + u.Username + " may not " + verb + " " + path + " (RBAC: nonResourceURLs " + path + ")"}
+			return authResult{code: http.StatusForbidden, reason: "user " + u.Username + " may not " + x.String()}
 		}
 		return authResult{code: http.StatusOK}
 	})
@@ -279,7 +305,7 @@ func (a *metricsAuth) answer(ctx context.Context, c *reviewCache, key [sha256.Si
 // accessKey is the SHA-256 of everything a SubjectAccessReview is asked
 // about, each part length-prefixed so that no two differ only in where one
 // ends.
-func accessKey(u *authenticationv1.UserInfo, verb, path string) [sha256.Size]byte {
+func accessKey(u *authenticationv1.UserInfo, x Access) [sha256.Size]byte {
 	h := sha256.New()
 	write := func(s string) {
 		_ = binary.Write(h, binary.BigEndian, uint64(len(s)))
@@ -304,9 +330,52 @@ func accessKey(u *authenticationv1.UserInfo, verb, path string) [sha256.Size]byt
 			write(v)
 		}
 	}
-	write(verb)
-	write(path)
+	for _, s := range []string{x.Verb, x.Path, x.Group, x.Resource, x.Namespace} {
+		write(s)
+	}
 	var key [sha256.Size]byte
 	h.Sum(key[:0])
 	return key
+}
+
+// Reviewer answers whether a bearer token is valid (TokenReview) and
+// whether its user may do something (SubjectAccessReview), as the secure
+// metrics endpoint does and with the same bounds: answers cached (allowed
+// for a minute, refused for 10 seconds) in bounded LRU caches, concurrent
+// requests for one answer sharing one review, and reviews rate-limited.
+type Reviewer struct {
+	a   *metricsAuth
+	log logr.Logger
+}
+
+// NewReviewer returns a Reviewer asking the API server through client.
+func NewReviewer(client kubernetes.Interface, log logr.Logger) *Reviewer {
+	return &Reviewer{a: newMetricsAuth(client, clock.RealClock{}, metricsAuthMaxEntries, metricsAuthQPS, metricsAuthBurst), log: log}
+}
+
+// ReviewError is a refusal or a failure to review: Code is the HTTP status
+// it maps to (401, 403, 429, 500, 503).
+type ReviewError struct {
+	Code   int
+	Reason string
+}
+
+func (e *ReviewError) Error() string { return e.Reason }
+
+func reviewErr(res authResult) error {
+	if res.code == http.StatusOK {
+		return nil
+	}
+	return &ReviewError{Code: res.code, Reason: res.reason}
+}
+
+// Authenticate returns the user of token, or a *ReviewError.
+func (r *Reviewer) Authenticate(ctx context.Context, token string) (*authenticationv1.UserInfo, error) {
+	res := r.a.authenticate(ctx, r.log, token)
+	return res.user, reviewErr(res)
+}
+
+// Authorize returns nil when u may do x, or a *ReviewError (403 when it may not).
+func (r *Reviewer) Authorize(ctx context.Context, u *authenticationv1.UserInfo, x Access) error {
+	return reviewErr(r.a.authorize(ctx, r.log, u, x))
 }

@@ -1,0 +1,146 @@
+package ui
+
+import (
+	"strings"
+	"unicode/utf8"
+	"unique"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/cache"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/fluxops/flux-operator/internal/fluxobj"
+)
+
+// What the UI keeps of each Flux object beyond fluxobj.Object's fields, in
+// Object.Values at these positions.
+const (
+	vMessage = iota
+	vRevision
+	vSourceKind
+	vSourceName
+	vSourceNamespace
+	nValues
+)
+
+// MaxMessage bounds the Ready message kept per object: a list row shows its
+// start, the resource page reads the whole object from the API server.
+const MaxMessage = 240
+
+// compactor makes the UI's Objects.
+var compactor = &fluxobj.Compactor{Static: isStatic, Extract: extract}
+
+// NewTransform returns the cache transform of the web UI: every Flux object
+// becomes a fluxobj.Object holding its identity, its Ready condition and the
+// start of its message, its revision and its source; managed fields are
+// dropped from every other object. Strings that repeat across objects
+// (messages, revisions, source names) are interned.
+func NewTransform() cache.TransformFunc {
+	c := compactor
+	return func(in any) (any, error) {
+		if out, ok := c.Transform(in); ok {
+			return out, nil
+		}
+		if obj, ok := in.(metav1.Object); ok {
+			obj.SetManagedFields(nil)
+		}
+		return in, nil
+	}
+}
+
+// isStatic tells the kinds Flux does not reconcile and that have no Ready
+// condition, as the exporter and the reporter tell them.
+func isStatic(kind string, o map[string]any) bool {
+	switch kind {
+	case "Alert", "Provider":
+		return true
+	case "HelmRepository":
+		t, _, _ := unstructured.NestedString(o, "spec", "type")
+		return t == "oci"
+	}
+	return false
+}
+
+func extract(kind string, o map[string]any) []string {
+	v := make([]string, nValues)
+	_, _, msg := fluxobj.ReadyOf(o)
+	v[vMessage] = intern(truncate(msg, MaxMessage))
+	v[vRevision] = intern(first(o,
+		[]string{"status", "lastAttemptedRevision"},
+		[]string{"status", "lastAppliedRevision"},
+		[]string{"status", "artifact", "revision"}))
+	ref := sourceRef(kind, o)
+	if ref.name != "" {
+		v[vSourceKind], v[vSourceName], v[vSourceNamespace] = intern(ref.kind), intern(ref.name), intern(ref.namespace)
+	}
+	return v
+}
+
+type objectRef struct{ kind, name, namespace string }
+
+// sourceRef is the source an object reads from, as its spec names it; the
+// namespace is empty when it is the object's own.
+func sourceRef(kind string, o map[string]any) objectRef {
+	read := func(path ...string) objectRef {
+		m, ok, _ := unstructured.NestedMap(o, path...)
+		if !ok {
+			return objectRef{}
+		}
+		r := objectRef{}
+		r.kind, _ = m["kind"].(string)
+		r.name, _ = m["name"].(string)
+		r.namespace, _ = m["namespace"].(string)
+		return r
+	}
+	switch kind {
+	case "HelmRelease":
+		if r := read("spec", "chartRef"); r.name != "" {
+			return r
+		}
+		return read("spec", "chart", "spec", "sourceRef")
+	case "ImagePolicy":
+		r := read("spec", "imageRepositoryRef")
+		r.kind = "ImageRepository"
+		return r
+	case "Kustomization", "HelmChart", "ImageUpdateAutomation":
+		return read("spec", "sourceRef")
+	}
+	return objectRef{}
+}
+
+func first(o map[string]any, paths ...[]string) string {
+	for _, p := range paths {
+		if s, ok, _ := unstructured.NestedString(o, p...); ok && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
+}
+
+// value returns one of the UI's values of o.
+func value(o *fluxobj.Object, i int) string {
+	if i < len(o.Values) {
+		return o.Values[i]
+	}
+	return ""
+}
