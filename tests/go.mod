@@ -10,6 +10,7 @@ require (
 	github.com/fluxops/flux-operator/internal v0.0.0
 	github.com/fluxops/flux-operator/metrics-exporter v0.0.0
 	github.com/fluxops/flux-operator/reporter v0.0.0
+	github.com/fluxops/flux-operator/web v0.0.0
 	github.com/go-logr/logr v1.4.4
 	github.com/google/go-containerregistry v0.22.1
 	github.com/prometheus/client_model v0.6.3
@@ -181,4 +182,5 @@ replace (
 	github.com/fluxops/flux-operator/internal => ../internal
 	github.com/fluxops/flux-operator/metrics-exporter => ../metrics-exporter
 	github.com/fluxops/flux-operator/reporter => ../reporter
+	github.com/fluxops/flux-operator/web => ../web
 )
