@@ -220,7 +220,7 @@ testenv: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 	hack/build-kube.sh $(KUBE_BIN)
 
 .PHONY: test
-test: testenv build flux-controllers flux-cli release prometheus registry ## Run all tests: unit, envtest (real kube-apiserver + etcd), the images on a real registry, and e2e on a local kwok cluster.
+test: testenv build flux-controllers flux-cli release prometheus registry chromium ## Run all tests: unit, envtest (real kube-apiserver + etcd), the images on a real registry, and e2e on a local kwok cluster.
 	for m in $(MODULES); do echo ">> go test $$m"; (cd $$m && REQUIRE_RELEASE=1 go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) ./...); done
 	$(MAKE) test-e2e
 
@@ -228,12 +228,16 @@ test: testenv build flux-controllers flux-cli release prometheus registry ## Run
 prometheus: ## Install Debian's prometheus package (promtool and server, for the exporter tests) when missing.
 	hack/ensure-package.sh prometheus promtool prometheus
 
+.PHONY: chromium
+chromium: ## Install Debian's chromium package (a headless browser for the web UI's tests) when missing.
+	hack/ensure-package.sh chromium chromium
+
 .PHONY: registry
 registry: ## Install Debian's docker-registry package (the CNCF Distribution registry, for the installer's artifact tests) when missing.
 	hack/ensure-package.sh docker-registry docker-registry
 
 .PHONY: test-e2e
-test-e2e: testenv build flux-controllers flux-cli ## Run the end-to-end tests on a local kwok cluster, the fault suite included.
+test-e2e: testenv build flux-controllers flux-cli chromium ## Run the end-to-end tests on a local kwok cluster, the fault suite included.
 	cd tests && go test $(TEST_FLAGS) -timeout $(TEST_TIMEOUT) -tags e2e ./e2e/...
 
 .PHONY: test-faults
