@@ -5,7 +5,8 @@
 // resident memory of each process after its first report and refresh, the
 // first report after start, a steady on-demand report, an exporter refresh
 // after a change and after none, and /metrics scrapes, plain and gzip. Run
-// it with `make bench`.
+// it with `make bench`. flux-operator-web runs beside them and is timed page
+// by page (web_test.go).
 package scale
 
 import (
@@ -332,6 +333,8 @@ func BenchmarkBinaries(b *testing.B) {
 		t0 := time.Now()
 		reporter := start(b, "flux-operator-reporter", "--leader-elect=false", "--reporting-interval", "1h")
 		exporter := start(b, "flux-operator-exporter")
+		webAddr := freeAddr(b)
+		web := start(b, "flux-operator-web", "--web-addr", webAddr)
 		if err := testenv.Eventually(ctx, 5*time.Minute, func(context.Context) error {
 			fr := report(b)
 			if fr == nil || fr.GetReadyCondition() == nil || counted(fr) != size {
@@ -353,6 +356,7 @@ func BenchmarkBinaries(b *testing.B) {
 		r.firstRefresh = time.Since(t0)
 		r.reporterRSS, r.reporterPeak = reporter.rssMiB(b)
 		r.exporterRSS, r.exporterPeak = exporter.rssMiB(b)
+		measureWeb(b, size, t0, web, webAddr)
 
 		const scrapes = 10
 		for _, gz := range []bool{false, true} {

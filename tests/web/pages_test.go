@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +208,32 @@ func TestAnOpenPageIsToldOfAStatusChange(t *testing.T) {
 		}
 		return nil
 	}))
+}
+
+func TestAssetsAreCachedForGoodAndPagesCompressedAndTimed(t *testing.T) {
+	req, err := http.NewRequest(http.MethodGet, web.URL+"/resources", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+	assert.Regexp(t, `^page;dur=\d+\.\d\d$`, resp.Header.Get("Server-Timing"))
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'self'")
+
+	body := get(t, webtest.NewBrowser(web.URL), "/").Body
+	m := regexp.MustCompile(`href="(/static/app\.css\?v=[0-9a-f]{12})"`).FindStringSubmatch(body)
+	require.Len(t, m, 2, "the stylesheet's URL carries its content hash")
+	req, err = http.NewRequest(http.MethodGet, web.URL+m[1], nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err = http.DefaultTransport.RoundTrip(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "gzip", resp.Header.Get("Content-Encoding"))
+	assert.Equal(t, "text/css; charset=utf-8", resp.Header.Get("Content-Type"))
+	assert.Contains(t, resp.Header.Get("Cache-Control"), "immutable")
+	assert.Equal(t, http.StatusNotFound, get(t, webtest.NewBrowser(web.URL), "/static/nothing.js").Code)
 }
