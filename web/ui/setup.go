@@ -149,11 +149,14 @@ func (c *Catalog) Warm(ctx context.Context) error {
 	}
 	errs := []error{err, c.Kinds.Retain(ctx, gvks)}
 	c.Kinds.Start(ctx, gvks)
-	if _, failed := c.Objects(ctx, kinds); len(failed) > 0 {
-		for _, f := range failed {
-			errs = append(errs, fmt.Errorf("%s: %w", f.Kind, f.Err))
-		}
+	_, failed := c.Objects(ctx, kinds)
+	for _, f := range failed {
+		errs = append(errs, fmt.Errorf("%s: %w", f.Kind, f.Err))
 	}
-	defer fluxobj.ReleaseInitialList()
+	if len(gvks) > 0 && len(failed) == 0 {
+		// Every kind's first list is in: what decoding it left behind
+		// goes back to the system now, not when the scavenger gets to it.
+		fluxobj.ReleaseInitialList()
+	}
 	return errors.Join(errs...)
 }

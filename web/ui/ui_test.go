@@ -1,7 +1,10 @@
 package ui
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +150,37 @@ func TestSmallHelpers(t *testing.T) {
 	}
 	if got := ago(metav1.Time{}.Time); got != "-" {
 		t.Errorf("ago of no time = %q", got)
+	}
+}
+
+func TestSelectPagesAsAFullSortWould(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	statuses := []string{"True", "False", "Unknown", ""}
+	var objs []*fluxobj.Object
+	for i := range 1000 {
+		o := obj([]string{"Kustomization", "HelmRelease", "GitRepository"}[rng.IntN(3)], fmt.Sprintf("ns-%d", rng.IntN(7)),
+			fmt.Sprintf("obj-%d", i), statuses[rng.IntN(len(statuses))], "R", rng.IntN(10) == 0)
+		objs = append(objs, o)
+	}
+	all := slices.Clone(objs)
+	rows := make([]Row, 0, len(all))
+	for _, o := range all {
+		rows = append(rows, Row{Object: o, State: StateOf(o)})
+	}
+	slices.SortFunc(rows, compareRows)
+	for _, size := range []int{1, 7, 100, 1000, 2000} {
+		for page := 1; page <= (len(rows)+size-1)/size+1; page += max(1, len(rows)/size/5) {
+			res := Select(objs, Query{Page: page}, size, nil)
+			lo := (res.Page - 1) * size
+			want := rows[lo:min(lo+size, len(rows))]
+			if len(res.Rows) != len(want) {
+				t.Fatalf("size %d page %d: %d rows, want %d", size, page, len(res.Rows), len(want))
+			}
+			for i := range want {
+				if res.Rows[i].Object != want[i].Object {
+					t.Fatalf("size %d page %d row %d: %s, want %s", size, page, i, res.Rows[i].Name(), want[i].Name())
+				}
+			}
+		}
 	}
 }
