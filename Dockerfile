@@ -6,7 +6,7 @@
 #     --build-arg REVISION=$(git rev-parse HEAD) --build-arg CREATED=$(git log -1 --format=%cI) \
 #     -t ghcr.io/fluxops/flux-operator-installer:v1.2.3 .
 #
-# Targets: installer, reporter, exporter. Add --platform linux/arm64 (or
+# Targets: installer, reporter, exporter, web. Add --platform linux/arm64 (or
 # buildx with both platforms) for arm64; the binaries are cross-compiled.
 
 ARG GO_IMAGE=golang:1.27
@@ -57,3 +57,9 @@ COPY --from=build /out/flux-operator-exporter /flux-operator-exporter
 LABEL org.opencontainers.image.title="flux-operator-exporter" \
       org.opencontainers.image.description="Exports Prometheus metrics of the Flux installation."
 ENTRYPOINT ["/flux-operator-exporter"]
+
+FROM base AS web
+COPY --from=build /out/flux-operator-web /flux-operator-web
+LABEL org.opencontainers.image.title="flux-operator-web" \
+      org.opencontainers.image.description="Serves the Flux status web UI."
+ENTRYPOINT ["/flux-operator-web"]

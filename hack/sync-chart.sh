@@ -9,7 +9,7 @@ chart="$root/config/charts/flux-operator"
 rm -rf "$chart/crds" "$chart/files"
 mkdir -p "$chart/crds" "$chart/files/rbac" "$chart/files/dashboards"
 cp "$root"/config/crd/bases/*.yaml "$chart/crds/"
-for c in installer reporter exporter; do
+for c in installer reporter exporter web; do
   cp "$root/config/rbac/$c/role.yaml" "$chart/files/rbac/$c.yaml"
 done
 cp "$root/config/monitoring/prometheusrule.yaml" "$chart/files/prometheusrule.yaml"

@@ -86,22 +86,48 @@ func TestThePackagedChartInstallsWithTheReleaseImages(t *testing.T) {
 	getter.KubeConfig, getter.Namespace = &kubeconfig, &ns
 	var cfg action.Configuration
 	require.NoError(t, cfg.Init(getter, ns, "secret", t.Logf))
-	install := action.NewInstall(&cfg)
-	install.ReleaseName, install.Namespace = "flux-operator", ns
-	install.DryRun, install.DryRunOption = true, "server"
-	rel, err := install.Run(ch, nil)
-	require.NoError(t, err, "helm install flux-operator %s -n flux-system --dry-run=server", file)
-	assert.Equal(t, "Dry run complete", rel.Info.Description)
-	for _, b := range binaries {
-		assert.Contains(t, rel.Manifest, "image: ghcr.io/fluxops/flux-operator-"+b+"@"+digests[b])
+	// With the default values, and with the optional components enabled
+	// (--set web.enabled=true), which the release pins all the same.
+	enabled := map[string]any{}
+	for b := range optional {
+		enabled[b] = map[string]any{"enabled": true}
 	}
-	assert.NotContains(t, rel.Manifest, "ghcr.io/fluxops/flux-operator-installer:", "no image by tag")
+	for _, tc := range []struct {
+		name     string
+		values   map[string]any
+		optional bool
+	}{{"defaults", nil, false}, {"optional components enabled", enabled, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			install := action.NewInstall(&cfg)
+			install.ReleaseName, install.Namespace = "flux-operator", ns
+			install.DryRun, install.DryRunOption = true, "server"
+			rel, err := install.Run(ch, tc.values)
+			require.NoError(t, err, "helm install flux-operator %s -n flux-system --dry-run=server", file)
+			assert.Equal(t, "Dry run complete", rel.Info.Description)
+			for _, b := range binaries {
+				image := "image: ghcr.io/fluxops/flux-operator-" + b + "@" + digests[b]
+				if optional[b] && !tc.optional {
+					assert.NotContains(t, rel.Manifest, "flux-operator-"+b, "the optional %s is off by default", b)
+					continue
+				}
+				assert.Contains(t, rel.Manifest, image)
+				assert.NotContains(t, rel.Manifest, "ghcr.io/fluxops/flux-operator-"+b+":", "no image by tag")
+			}
 
-	manifest := filepath.Join(t.TempDir(), "manifest.yaml")
-	require.NoError(t, os.WriteFile(manifest, []byte(rel.Manifest), 0o600))
-	out, err := testenv.Kubectl(context.Background(), env.Kubeconfig, "apply", "--server-side", "--dry-run=server", "-f", manifest)
-	require.NoError(t, err, out)
-	assert.Contains(t, out, "deployment.apps/flux-operator-exporter serverside-applied (server dry run)")
+			manifest := filepath.Join(t.TempDir(), "manifest.yaml")
+			require.NoError(t, os.WriteFile(manifest, []byte(rel.Manifest), 0o600))
+			out, err := testenv.Kubectl(context.Background(), env.Kubeconfig, "apply", "--server-side", "--dry-run=server", "-f", manifest)
+			require.NoError(t, err, out)
+			assert.Contains(t, out, "deployment.apps/flux-operator-exporter serverside-applied (server dry run)")
+			for b := range optional {
+				assert.Equal(t, tc.optional, strings.Contains(out, "deployment.apps/flux-operator-"+b+" serverside-applied (server dry run)"), out)
+			}
+			if tc.optional {
+				assert.Contains(t, out, "service/flux-operator-web serverside-applied (server dry run)")
+				assert.Contains(t, out, "clusterrole.rbac.authorization.k8s.io/flux-operator-web serverside-applied (server dry run)")
+			}
+		})
+	}
 }
 
 // make push sends the chart to the registry as Helm pushes charts, and Helm's

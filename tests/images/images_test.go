@@ -46,6 +46,11 @@ var binaries = func() []string {
 	return names
 }()
 
+// optional are the binaries config/default (so dist/install.yaml) and the
+// chart's default values leave out: the web UI, which config/web-ui and
+// web.enabled add. Their images are built and released all the same.
+var optional = map[string]bool{"web": true}
+
 func imagesDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("IMAGES_DIR")

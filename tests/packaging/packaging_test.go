@@ -3,6 +3,7 @@ package packaging_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,7 +20,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-var components = []string{"installer", "reporter", "exporter"}
+// components are the binaries config/default and the chart's defaults
+// deploy; withWeb adds the optional web UI (config/web-ui, web.enabled).
+var (
+	components = []string{"installer", "reporter", "exporter"}
+	withWeb    = append(slices.Clone(components), "web")
+)
 
 // dryRunApply server-side applies every object with dryRun=All: the API
 // server validates each against its schema (CRDs included), defaults and
@@ -60,6 +66,7 @@ func TestOverlays(t *testing.T) {
 		{"report-only", []string{"reporter", "exporter"}, false, false, 1},
 		{"ha", components, false, true, 2},
 		{"metrics-secure", components, true, true, 1},
+		{"web-ui", withWeb, false, true, 1},
 	} {
 		t.Run(tc.overlay, func(t *testing.T) {
 			objs, err := renderKustomize(tc.overlay)
@@ -114,8 +121,58 @@ func TestOverlays(t *testing.T) {
 			}
 			checkPods(t, got)
 			checkService(t, find(objs, "Service", "flux-operator"), got)
+			// The web UI, its Service and its RBAC come together, only
+			// with config/web-ui.
+			web := slices.Contains(tc.components, "web")
+			for _, kind := range []string{"Service", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"} {
+				assert.Equal(t, web, find(objs, kind, "flux-operator-web") != nil, "%s flux-operator-web", kind)
+			}
+			if web {
+				checkWebService(t, find(objs, "Service", "flux-operator-web"), got)
+			}
 		})
 	}
+}
+
+// checkWebService checks the web UI's Service: port 9080 of the web pods
+// only, and not selected by the ServiceMonitor, which reaches the web pods'
+// /metrics through the flux-operator Service already.
+func checkWebService(t *testing.T, svcObj *unstructured.Unstructured, deps map[string]*appsv1.Deployment) {
+	t.Helper()
+	require.NotNil(t, svcObj, "Service flux-operator-web")
+	svc := &corev1.Service{}
+	require.NoError(t, runtime.DefaultUnstructuredConverter.FromUnstructured(svcObj.Object, svc))
+	assert.Equal(t, corev1.ServiceTypeClusterIP, svc.Spec.Type)
+	require.Len(t, svc.Spec.Ports, 1)
+	p := svc.Spec.Ports[0]
+	assert.Equal(t, "http", p.Name)
+	assert.Equal(t, int32(9080), p.Port)
+	assert.Equal(t, "http", p.TargetPort.String())
+	require.NotEmpty(t, svc.Spec.Selector)
+	for c, d := range deps {
+		selected := true
+		for k, v := range svc.Spec.Selector {
+			selected = selected && d.Spec.Template.Labels[k] == v
+		}
+		assert.Equal(t, c == "web", selected, "flux-operator-web selects the %s pods", c)
+		if c == "web" {
+			ports := map[string]int32{}
+			for _, p := range d.Spec.Template.Spec.Containers[0].Ports {
+				ports[p.Name] = p.ContainerPort
+			}
+			assert.Equal(t, int32(9080), ports[p.TargetPort.String()], "the targetPort is the web container's port 9080")
+		}
+	}
+	seed, err := decode(seedServiceMonitor)
+	require.NoError(t, err)
+	sel, _, _ := unstructured.NestedStringMap(seed[0].Object, "spec", "selector", "matchLabels")
+	require.NotEmpty(t, sel)
+	matches := true
+	for k, v := range sel {
+		matches = matches && svc.Labels[k] == v
+	}
+	assert.False(t, matches, "the ServiceMonitor's selector %v must not select flux-operator-web (labels %v): "+
+		"the web pods would be scraped twice", sel, svc.Labels)
 }
 
 // checkPods checks what a platform team expects of each operator pod.
@@ -144,9 +201,22 @@ func checkPods(t *testing.T, deps map[string]*appsv1.Deployment) {
 		for _, p := range ctr.Ports {
 			ports[p.Name] = p.ContainerPort
 		}
-		assert.Equal(t, map[string]int32{"http-metrics": 8080, "http-health": 8081}, ports, c)
+		wantPorts := map[string]int32{"http-metrics": 8080, "http-health": 8081}
+		if c == "web" {
+			wantPorts["http"] = 9080
+			assert.Contains(t, ctr.Args, "--web-addr=:9080", c)
+			assert.Equal(t, 1, countEnv(ctr.Env, "WEB_AUTH"), "%s: WEB_AUTH", c)
+		}
+		assert.Equal(t, wantPorts, ports, c)
 		assert.Contains(t, ctr.Args, "--metrics-addr=:8080", c)
 		assert.Contains(t, ctr.Args, "--health-addr=:8081", c)
+		if c == "exporter" || c == "web" {
+			// Every replica serves: these binaries have no leader
+			// election flags, and would refuse one.
+			for _, a := range ctr.Args {
+				assert.False(t, strings.HasPrefix(a, "--leader-elect"), "%s: %s", c, a)
+			}
+		}
 		require.NotNil(t, ctr.LivenessProbe, c)
 		require.NotNil(t, ctr.ReadinessProbe, c)
 		assert.Equal(t, "/healthz", ctr.LivenessProbe.HTTPGet.Path, c)
@@ -218,12 +288,33 @@ func TestChartDefaults(t *testing.T) {
 	}
 	assert.Nil(t, find(r.Objects, "ConfigMap", "flux-operator-dashboards"))
 
+	// The web UI is optional: nothing of it by default.
+	for _, o := range r.Objects {
+		assert.NotContains(t, o.GetName(), "web", "%s/%s without web.enabled", o.GetKind(), o.GetName())
+	}
+
 	// The chart's RBAC is the generated RBAC of the kustomize bases.
-	kz, err := renderKustomize("default")
+	assertSameRBAC(t, r.Objects, "default")
+
+	// NOTES.txt prints the seed's commands.
+	for _, cmd := range []string{
+		"kubectl -n flux-system get fluxreport/flux -o yaml",
+		"kubectl -n flux-system annotate --overwrite fluxreport/flux \\\n    reconcile.fluxcd.io/requestedAt=\"$(date +%s)\"",
+		"kubectl -n flux-system events --for fluxinstance/flux",
+	} {
+		assert.Contains(t, r.Notes, cmd)
+	}
+}
+
+// assertSameRBAC checks that the chart's ServiceAccounts, roles and
+// bindings are those of config/<overlay>.
+func assertSameRBAC(t *testing.T, chart []*unstructured.Unstructured, overlay string) {
+	t.Helper()
+	kz, err := renderKustomize(overlay)
 	require.NoError(t, err)
 	for _, kind := range []string{"ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ServiceAccount"} {
 		var fromChart, fromKustomize []string
-		for _, o := range r.Objects {
+		for _, o := range chart {
 			if o.GetKind() == kind {
 				fromChart = append(fromChart, o.GetName()+" "+fmt.Sprint(o.Object["rules"], o.Object["roleRef"], o.Object["subjects"]))
 			}
@@ -235,17 +326,90 @@ func TestChartDefaults(t *testing.T) {
 		}
 		slices.Sort(fromChart)
 		slices.Sort(fromKustomize)
-		assert.Equal(t, fromKustomize, fromChart, "%s objects of the chart and of config/default", kind)
+		assert.Equal(t, fromKustomize, fromChart, "%s objects of the chart and of config/%s", kind, overlay)
 	}
+}
 
-	// NOTES.txt prints the seed's commands.
-	for _, cmd := range []string{
-		"kubectl -n flux-system get fluxreport/flux -o yaml",
-		"kubectl -n flux-system annotate --overwrite fluxreport/flux \\\n    reconcile.fluxcd.io/requestedAt=\"$(date +%s)\"",
-		"kubectl -n flux-system events --for fluxinstance/flux",
-	} {
-		assert.Contains(t, r.Notes, cmd)
+func countEnv(env []corev1.EnvVar, name string) int {
+	n := 0
+	for _, e := range env {
+		if e.Name == name {
+			n++
+		}
 	}
+	return n
+}
+
+// web.enabled renders the web UI as config/web-ui has it: the Deployment,
+// the Service on port 9080 and the generated RBAC; web.auth and
+// web.pageSize reach the binary.
+func TestChartWeb(t *testing.T) {
+	r, err := renderChart(map[string]any{"web": map[string]any{"enabled": true}})
+	require.NoError(t, err)
+	dryRunApply(t, r.Objects)
+	deps := deployments(t, r.Objects)
+	assert.Len(t, deps, 4, "Deployments: %v", ids(r.Objects))
+	checkPods(t, deps)
+	checkService(t, find(r.Objects, "Service", "flux-operator"), deps)
+	checkWebService(t, find(r.Objects, "Service", "flux-operator-web"), deps)
+	assertSameRBAC(t, r.Objects, "web-ui")
+
+	web := deps["web"]
+	require.NotNil(t, web)
+	ctr := web.Spec.Template.Spec.Containers[0]
+	assert.Equal(t, "ghcr.io/fluxops/flux-operator-web:v0.1.0", ctr.Image)
+	assert.Equal(t, int32(1), *web.Spec.Replicas)
+	assert.Contains(t, ctr.Env, corev1.EnvVar{Name: "WEB_AUTH", Value: "false"}, "read-only, without sign-in, by default")
+	assert.Contains(t, ctr.Args, "--web-page-size=100")
+	assert.Equal(t, "512Mi", ctr.Resources.Limits.Memory().String())
+	assert.Contains(t, r.Notes, "kubectl -n flux-system port-forward svc/flux-operator-web 9080:9080")
+	assert.Contains(t, r.Notes, "set web.auth=true")
+
+	// The chart's web container is config/web-ui's: ports, probes,
+	// environment, security and resources.
+	kz, err := renderKustomize("web-ui")
+	require.NoError(t, err)
+	want := deployments(t, kz)["web"].Spec.Template.Spec.Containers[0]
+	assert.Equal(t, want.Ports, ctr.Ports)
+	assert.Equal(t, want.LivenessProbe, ctr.LivenessProbe)
+	assert.Equal(t, want.ReadinessProbe, ctr.ReadinessProbe)
+	assert.Equal(t, want.Env, ctr.Env)
+	assert.Equal(t, want.SecurityContext, ctr.SecurityContext)
+	assert.Equal(t, want.Resources, ctr.Resources)
+	assert.Equal(t, want.Command, ctr.Command)
+	assert.Subset(t, ctr.Args, want.Args)
+
+	// Sign-in, a page size, two replicas, a digest and --metrics-secure.
+	digest := "sha256:" + strings.Repeat("cd", 32)
+	r, err = renderChart(map[string]any{
+		"web":           map[string]any{"enabled": true, "auth": true, "pageSize": 25, "replicas": 2},
+		"image":         map[string]any{"repository": "registry.example.com/flux-operator", "digest": map[string]any{"web": digest}},
+		"metricsSecure": true,
+	})
+	require.NoError(t, err)
+	dryRunApply(t, r.Objects)
+	web = deployments(t, r.Objects)["web"]
+	require.NotNil(t, web)
+	ctr = web.Spec.Template.Spec.Containers[0]
+	assert.Equal(t, "registry.example.com/flux-operator-web@"+digest, ctr.Image)
+	assert.Contains(t, ctr.Env, corev1.EnvVar{Name: "WEB_AUTH", Value: "true"})
+	assert.Contains(t, ctr.Args, "--web-page-size=25")
+	assert.Contains(t, ctr.Args, "--metrics-secure")
+	assert.Equal(t, int32(2), *web.Spec.Replicas)
+	assert.NotEmpty(t, web.Spec.Template.Spec.TopologySpreadConstraints)
+	assert.NotNil(t, find(r.Objects, "PodDisruptionBudget", "flux-operator-web"))
+	assert.NotContains(t, r.Notes, "set web.auth=true")
+	binding := find(r.Objects, "ClusterRoleBinding", "flux-operator-metrics-auth")
+	require.NotNil(t, binding)
+	subjects, _, _ := unstructured.NestedSlice(binding.Object, "subjects")
+	assert.Contains(t, subjects, map[string]any{"kind": "ServiceAccount", "name": "flux-operator-web", "namespace": namespace})
+
+	// Only the web UI, e.g. next to another release of the other components.
+	off := map[string]any{"enabled": false}
+	r, err = renderChart(map[string]any{"installer": off, "reporter": off, "exporter": off, "web": map[string]any{"enabled": true}})
+	require.NoError(t, err)
+	dryRunApply(t, r.Objects)
+	assert.Equal(t, []string{"web"}, slices.Collect(maps.Keys(deployments(t, r.Objects))))
 }
 
 // Images pinned by digest, as a release's chart pins them.
@@ -393,13 +557,18 @@ func TestChartRejectsInvalidValues(t *testing.T) {
 		values map[string]any
 		want   string
 	}{
-		"log level":        {map[string]any{"logLevel": "verbose"}, "logLevel"},
-		"interval":         {map[string]any{"serviceMonitor": map[string]any{"create": true, "interval": "1 minute"}}, "interval"},
-		"unknown value":    {map[string]any{"serviceMonitor": map[string]any{"enabled": true}}, "enabled"},
-		"allowlist key":    {map[string]any{"exporter": map[string]any{"enabled": true, "resourceLabelAllowlist": []any{"Bad Key"}}}, "resourceLabelAllowlist"},
-		"reporting period": {map[string]any{"reporter": map[string]any{"enabled": true, "reportingInterval": "often"}}, "reportingInterval"},
-		"zero period":      {map[string]any{"reporter": map[string]any{"enabled": true, "reportingInterval": "0s"}}, "reportingInterval"},
-		"go duration":      {map[string]any{"serviceMonitor": map[string]any{"create": true, "scrapeTimeout": "1.5m"}}, "scrapeTimeout"},
+		"log level":         {map[string]any{"logLevel": "verbose"}, "logLevel"},
+		"interval":          {map[string]any{"serviceMonitor": map[string]any{"create": true, "interval": "1 minute"}}, "interval"},
+		"unknown value":     {map[string]any{"serviceMonitor": map[string]any{"enabled": true}}, "enabled"},
+		"allowlist key":     {map[string]any{"exporter": map[string]any{"enabled": true, "resourceLabelAllowlist": []any{"Bad Key"}}}, "resourceLabelAllowlist"},
+		"reporting period":  {map[string]any{"reporter": map[string]any{"enabled": true, "reportingInterval": "often"}}, "reportingInterval"},
+		"zero period":       {map[string]any{"reporter": map[string]any{"enabled": true, "reportingInterval": "0s"}}, "reportingInterval"},
+		"go duration":       {map[string]any{"serviceMonitor": map[string]any{"create": true, "scrapeTimeout": "1.5m"}}, "scrapeTimeout"},
+		"web page size":     {map[string]any{"web": map[string]any{"enabled": true, "pageSize": 0}}, "pageSize"},
+		"web page size max": {map[string]any{"web": map[string]any{"enabled": true, "pageSize": 1001}}, "pageSize"},
+		"web auth":          {map[string]any{"web": map[string]any{"enabled": true, "auth": "yes"}}, "auth"},
+		"web digest":        {map[string]any{"image": map[string]any{"repository": "r", "digest": map[string]any{"web": "latest"}}}, "web"},
+		"web unknown":       {map[string]any{"web": map[string]any{"enabled": true, "ingress": true}}, "ingress"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := renderChart(tc.values)

@@ -17,7 +17,7 @@ import (
 
 // GeneratedRBAC reads config/rbac/<component>/role.yaml, the ClusterRole and
 // the Role generated from a binary's RBAC markers (component is installer,
-// reporter or exporter).
+// reporter, exporter or web).
 func GeneratedRBAC(component string) (*rbacv1.ClusterRole, *rbacv1.Role, error) {
 	path := filepath.Join(RepoRoot(), "config", "rbac", component, "role.yaml")
 	data, err := os.ReadFile(path)

@@ -152,6 +152,9 @@ func image(o options, name, bin string, p v1.Platform, created time.Time) (v1.Im
 	if err != nil {
 		return nil, fmt.Errorf("the %s/%s binary: %w (run make images, which builds it)", p.OS, p.Architecture, err)
 	}
+	if description[name] == "" {
+		return nil, fmt.Errorf("no image description for flux-operator-%s: add it to description in tools/image", name)
+	}
 	layerTar, err := rootFS("flux-operator-"+name, binary, created)
 	if err != nil {
 		return nil, err
@@ -245,6 +248,7 @@ var description = map[string]string{
 	"installer": "Installs, upgrades and removes Flux from a FluxInstance.",
 	"reporter":  "Reports on the Flux installation in the FluxReport.",
 	"exporter":  "Exports Prometheus metrics of the Flux installation.",
+	"web":       "Serves the Flux status web UI.",
 }
 
 type file struct {
@@ -427,7 +431,7 @@ func overlayMain(args []string, stdout io.Writer) error {
 const (
 	defaultLayouts    = "dist/images"
 	defaultRepository = "ghcr.io/fluxops/flux-operator"
-	defaultNames      = "installer,reporter,exporter"
+	defaultNames      = "installer,reporter,exporter,web"
 )
 
 // releaseImages are the flags of the subcommands that read the OCI layouts

@@ -137,13 +137,23 @@ type Row struct {
 	State  State
 }
 
-// Kind, Namespace, Name, Reason, Message and Revision of the row's object.
-func (r Row) Kind() string      { return r.Object.Kind }
+// Kind is the object's kind.
+func (r Row) Kind() string { return r.Object.Kind }
+
+// Namespace is the object's namespace.
 func (r Row) Namespace() string { return r.Object.Namespace }
-func (r Row) Name() string      { return r.Object.Name }
-func (r Row) Reason() string    { return r.Object.Ready.Reason }
-func (r Row) Message() string   { return value(r.Object, vMessage) }
-func (r Row) Revision() string  { return value(r.Object, vRevision) }
+
+// Name is the object's name.
+func (r Row) Name() string { return r.Object.Name }
+
+// Reason is the reason of the object's Ready condition.
+func (r Row) Reason() string { return r.Object.Ready.Reason }
+
+// Message is the start of the message of the object's Ready condition.
+func (r Row) Message() string { return value(r.Object, vMessage) }
+
+// Revision is the revision the object last attempted, applied or stored.
+func (r Row) Revision() string { return value(r.Object, vRevision) }
 
 // Since is when the object entered its state: the last transition of its
 // Ready condition, or its creation.

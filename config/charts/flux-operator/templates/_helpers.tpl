@@ -1,6 +1,6 @@
-{{/* Components, in order. */}}
+{{/* Components, in order; each is rendered when <component>.enabled. */}}
 {{- define "flux-operator.components" -}}
-installer reporter exporter
+installer reporter exporter web
 {{- end }}
 
 {{/* Labels of a component's objects: (list $ "reporter"). */}}
@@ -23,7 +23,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 
-{{/* The image of a binary: dict "root" $ "component" "installer|reporter|exporter". */}}
+{{/* The image of a binary: dict "root" $ "component" "installer|reporter|exporter|web". */}}
 {{- define "flux-operator.image" -}}
 {{- $v := .root.Values.image -}}
 {{- $digest := index ($v.digest | default dict) .component -}}
