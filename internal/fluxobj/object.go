@@ -231,3 +231,17 @@ func ReleaseMemory() {
 		}()
 	}
 }
+
+// IsStatic tells the objects Flux does not reconcile and that have no Ready
+// condition: Alerts, Providers and OCI HelmRepositories. It is a
+// Compactor's Static.
+func IsStatic(kind string, obj map[string]any) bool {
+	switch kind {
+	case "Alert", "Provider":
+		return true
+	case "HelmRepository":
+		t, _, _ := unstructured.NestedString(obj, "spec", "type")
+		return t == "oci"
+	}
+	return false
+}

@@ -69,13 +69,7 @@ func ConfigureManager(namespace string, allow metrics.Allowlist, mo *ctrl.Option
 		&apiv1.FluxInstance{}: {Namespaces: map[string]cache.Config{namespace: {}}},
 		&apiv1.FluxReport{}:   {Namespaces: map[string]cache.Config{namespace: {}}},
 	}
-	mo.NewCache = func(config *rest.Config, opts cache.Options) (cache.Cache, error) {
-		c, err := cache.New(config, opts)
-		if err != nil {
-			return nil, err
-		}
-		return &fluxobj.CompactCache{Cache: c}, nil
-	}
+	mo.NewCache = fluxobj.NewCompactCache
 	e := &metrics.Exposition{}
 	h := metrics.Handler(ctrlmetrics.Registry, e)
 	// The metrics server's only hook on its /metrics handler is a filter:

@@ -99,7 +99,7 @@ func NewResourceBuilder(allow Allowlist) *ResourceBuilder {
 func newCompactor(allow Allowlist) *fluxobj.Compactor {
 	return &fluxobj.Compactor{
 		Labels: allow.keys,
-		Static: isStatic,
+		Static: fluxobj.IsStatic,
 		Extract: func(kind string, o map[string]any) []string {
 			extra := KindLabels[kind]
 			if len(extra) == 0 {
@@ -264,17 +264,6 @@ func readiness(o *fluxobj.Object) (ready, reason string, since time.Time) {
 		}
 	}
 	return ready, reason, since
-}
-
-func isStatic(kind string, o map[string]any) bool {
-	switch kind {
-	case "Alert", "Provider":
-		return true
-	case "HelmRepository":
-		t, _, _ := unstructured.NestedString(o, "spec", "type")
-		return t == "oci"
-	}
-	return false
 }
 
 // kindLabel derives one per-kind label value; docs/metrics.md documents each

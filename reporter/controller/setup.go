@@ -8,7 +8,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,13 +36,7 @@ func ConfigureCache(namespace string, mo *ctrl.Options) error {
 		return fmt.Errorf("failed to register CRD kinds: %w", err)
 	}
 	mo.Cache.DefaultTransform = report.Transform
-	mo.NewCache = func(config *rest.Config, opts cache.Options) (cache.Cache, error) {
-		c, err := cache.New(config, opts)
-		if err != nil {
-			return nil, err
-		}
-		return &fluxobj.CompactCache{Cache: c}, nil
-	}
+	mo.NewCache = fluxobj.NewCompactCache
 	mo.Cache.ByObject = map[client.Object]cache.ByObject{
 		&appsv1.Deployment{}: {
 			Namespaces: map[string]cache.Config{namespace: {}},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -173,20 +172,6 @@ func (c *Catalog) Objects(ctx context.Context, kinds []Kind) ([]*fluxobj.Object,
 		out = append(out, objs...)
 	}
 	return out, failed
-}
-
-// Namespaces returns the namespaces objs are in, sorted.
-func Namespaces(objs []*fluxobj.Object) []string {
-	seen := map[string]bool{}
-	for _, o := range objs {
-		seen[o.Namespace] = true
-	}
-	out := make([]string, 0, len(seen))
-	for ns := range seen {
-		out = append(out, ns)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // isInstance tells the FluxInstance kind, which the cache holds typed (and

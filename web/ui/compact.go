@@ -28,7 +28,7 @@ const (
 const MaxMessage = 240
 
 // compactor makes the UI's Objects.
-var compactor = &fluxobj.Compactor{Static: isStatic, Extract: extract}
+var compactor = &fluxobj.Compactor{Static: fluxobj.IsStatic, Extract: extract}
 
 // NewTransform returns the cache transform of the web UI: every Flux object
 // becomes a fluxobj.Object holding its identity, its Ready condition and the
@@ -46,19 +46,6 @@ func NewTransform() cache.TransformFunc {
 		}
 		return in, nil
 	}
-}
-
-// isStatic tells the kinds Flux does not reconcile and that have no Ready
-// condition, as the exporter and the reporter tell them.
-func isStatic(kind string, o map[string]any) bool {
-	switch kind {
-	case "Alert", "Provider":
-		return true
-	case "HelmRepository":
-		t, _, _ := unstructured.NestedString(o, "spec", "type")
-		return t == "oci"
-	}
-	return false
 }
 
 func extract(kind string, o map[string]any) []string {

@@ -12,7 +12,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -60,13 +59,7 @@ func ConfigureManager(namespace string, mo *ctrl.Options) {
 		&apiv1.FluxInstance{}: {Namespaces: map[string]cache.Config{namespace: {}}},
 		&apiv1.FluxReport{}:   {Namespaces: map[string]cache.Config{namespace: {}}},
 	}
-	mo.NewCache = func(config *rest.Config, opts cache.Options) (cache.Cache, error) {
-		c, err := cache.New(config, opts)
-		if err != nil {
-			return nil, err
-		}
-		return &fluxobj.CompactCache{Cache: c}, nil
-	}
+	mo.NewCache = fluxobj.NewCompactCache
 }
 
 // Setup adds the UI's server to mgr, and a runnable that keeps the

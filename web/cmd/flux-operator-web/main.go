@@ -10,6 +10,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"runtime/debug"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -18,7 +20,20 @@ import (
 	"github.com/fluxops/flux-operator/web/ui"
 )
 
+// gcPercent is the web UI's default garbage collection target (GOGC): the
+// heap may grow 25% above what is live before a collection, not Go's 100%.
+// Nearly all of the UI's memory is its cache of Flux objects, and a page
+// render leaves garbage in proportion to it; with Go's default the process
+// held about 1.65 KB of resident memory per cached object (make bench, 12,000
+// to 50,000 objects), twice what the cache keeps live. Collections then run
+// more often while pages are served, which costs little: a page is rendered
+// in milliseconds. GOGC, when set, wins.
+const gcPercent = 25
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	var cfg ui.Config
 	bootstrap.Main(bootstrap.Binary{
 		Name: ui.Component,
