@@ -256,8 +256,7 @@ func (s *Server) resource(r *http.Request, v *view) error {
 	objs, _ := s.Catalog.Objects(ctx, kinds)
 	visible := s.visible(ctx, v, kinds)
 	for _, c := range objs {
-		if value(c, vSourceName) == name && value(c, vSourceKind) == kindName &&
-			cmp.Or(value(c, vSourceNamespace), c.Namespace) == ns && (visible == nil || visible(c)) {
+		if src, ok := sourceOf(c); ok && src == (objectRef{kind: kindName, namespace: ns, name: name}) && (visible == nil || visible(c)) {
 			d.Consumers = append(d.Consumers, Link{Kind: c.Kind, Namespace: c.Namespace, Name: c.Name})
 		}
 	}
