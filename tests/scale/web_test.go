@@ -27,7 +27,8 @@ var webPages = []struct{ name, path string }{
 // webResult is what the benchmark measured of flux-operator-web at a size.
 type webResult struct {
 	size int
-	// ready is from the process's start to an overview counting every object.
+	// ready is from the process's start, the report already there, to an
+	// overview counting every object.
 	ready time.Duration
 	rss   float64
 	// server is each page's median server time (its Server-Timing header),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -42,6 +43,17 @@ type Catalog struct {
 	mu       sync.Mutex
 	resource map[schema.GroupVersionKind]string
 	changes  atomic.Uint64
+
+	// snapshots are what Objects returned since the last change, by the
+	// kinds asked for: while nothing changes, a page lists no cache again.
+	snapMu    sync.Mutex
+	snapAt    uint64
+	snapshots map[string]snapshot
+}
+
+type snapshot struct {
+	objs   []*fluxobj.Object
+	failed []KindError
 }
 
 // Changed counts a change the Flux objects' informers do not see (the
@@ -151,8 +163,39 @@ type KindError struct {
 }
 
 // Objects returns the cached objects of kinds, and the kinds that could not
-// be read. The objects are the cache's own: callers only read them.
+// be read. The objects are the cache's own, and the slice is shared with
+// other requests until something changes: callers only read them.
 func (c *Catalog) Objects(ctx context.Context, kinds []Kind) ([]*fluxobj.Object, []KindError) {
+	// The version is read before the caches: a change that lands while
+	// they are read moves it, and the next call reads them again.
+	version := c.Version()
+	var key strings.Builder
+	for _, k := range kinds {
+		key.WriteString(k.GVK.String())
+		key.WriteByte(';')
+	}
+	c.snapMu.Lock()
+	if c.snapAt != version {
+		c.snapAt, c.snapshots = version, map[string]snapshot{}
+	}
+	snap, ok := c.snapshots[key.String()]
+	c.snapMu.Unlock()
+	if ok {
+		return snap.objs, snap.failed
+	}
+	objs, failed := c.read(ctx, kinds)
+	if len(failed) == 0 {
+		c.snapMu.Lock()
+		if c.snapAt == version && len(c.snapshots) < 64 {
+			c.snapshots[key.String()] = snapshot{objs: objs, failed: failed}
+		}
+		c.snapMu.Unlock()
+	}
+	return objs, failed
+}
+
+// read lists the cached objects of kinds.
+func (c *Catalog) read(ctx context.Context, kinds []Kind) ([]*fluxobj.Object, []KindError) {
 	var out []*fluxobj.Object
 	var failed []KindError
 	for _, k := range kinds {
