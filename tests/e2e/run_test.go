@@ -24,23 +24,24 @@ import (
 	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
-// TestRunStartsTheThreeBinaries: `make run` against a user's cluster.
-func TestRunStartsTheThreeBinaries(t *testing.T) {
+// TestRunStartsTheBinaries: `make run` against a user's cluster.
+func TestRunStartsTheBinaries(t *testing.T) {
 	testEnv.Test(t, features.New("make run with a KUBECONFIG").
-		Assess("the three binaries start, serve the report, metrics and health, hold their Leases and stop on Ctrl-C",
-			step(runStartsTheThreeBinaries)).
+		Assess("the four binaries start, serve the report, the web UI, metrics and health, hold their Leases and stop on Ctrl-C",
+			step(runStartsTheBinaries)).
 		Feature())
 }
 
-// runStartsTheThreeBinaries runs `hack/run.sh` (what `make run` runs)
-// against the e2e cluster and checks what a user would: the report API
-// answers, every binary serves metrics and health, each holds its leader
-// Lease (but the exporter, whose replicas all serve), and Ctrl-C stops them all and
-// releases the Leases.
-func runStartsTheThreeBinaries(t *testing.T) {
+// runStartsTheBinaries runs `hack/run.sh` (what `make run` runs) against
+// the e2e cluster and checks what a user would: the report API answers, the
+// web UI shows it at the address printed, every binary serves metrics and
+// health, each holds its leader Lease (but the exporter and the web UI,
+// whose replicas all serve), and Ctrl-C stops them all and releases the
+// Leases.
+func runStartsTheBinaries(t *testing.T) {
 	ctx := context.Background()
 	root := testenv.RepoRoot()
-	for _, b := range operatorComponents {
+	for _, b := range append(operatorComponents, "web") {
 		if _, err := os.Stat(filepath.Join(root, "bin", "flux-operator-"+b)); err != nil {
 			t.Fatalf("bin/flux-operator-%s is missing: run `make build` (make test-e2e does)", b)
 		}
@@ -50,6 +51,7 @@ func runStartsTheThreeBinaries(t *testing.T) {
 		"installer": {"127.0.0.1:19080", "127.0.0.1:19081"},
 		"reporter":  {"127.0.0.1:19180", "127.0.0.1:19181"},
 		"exporter":  {"127.0.0.1:19280", "127.0.0.1:19281"},
+		"web":       {runWebMetrics, runWebHealth},
 	}
 	cmd, lines, exited, output := startRun(t, kubeconfig,
 		"INSTALLER_METRICS_ADDR="+ports["installer"][0], "INSTALLER_HEALTH_ADDR="+ports["installer"][1],
@@ -57,7 +59,15 @@ func runStartsTheThreeBinaries(t *testing.T) {
 		"EXPORTER_METRICS_ADDR="+ports["exporter"][0], "EXPORTER_HEALTH_ADDR="+ports["exporter"][1],
 	)
 	text := strings.Join(output, "\n")
-	assert.Contains(t, text, ">> all three binaries are ready")
+	assert.Contains(t, text, ">> all four binaries are ready; the web UI is at http://"+runWebAddr+"/")
+	assert.Contains(t, text, "Web UI:               http://"+runWebAddr+"/")
+	// The UI shows the report: the distribution is not installed here.
+	require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(context.Context) error {
+		if body := httpGet(t, "http://"+runWebAddr+"/"); !strings.Contains(body, `<dd id="distribution">Not Installed</dd>`) {
+			return fmt.Errorf("the overview does not show the report yet")
+		}
+		return nil
+	}))
 	assert.Contains(t, text, "kubectl -n flux-system get fluxreport/flux -o yaml")
 	assert.Contains(t, text, `reconcile.fluxcd.io/requestedAt="$(date +%s)"`)
 
@@ -91,8 +101,8 @@ func runStartsTheThreeBinaries(t *testing.T) {
 		assert.Contains(t, body, "rest_client_requests_total", name)
 		assert.Equal(t, "ok", httpGet(t, "http://"+p[1]+"/healthz"), name)
 		assert.Equal(t, "ok", httpGet(t, "http://"+p[1]+"/readyz"), name)
-		if name == "exporter" {
-			continue // every exporter replica serves: no Lease
+		if name == "exporter" || name == "web" {
+			continue // every replica serves: no Lease
 		}
 
 		require.NoError(t, testenv.Eventually(ctx, 30*time.Second, func(ctx context.Context) error {
@@ -107,8 +117,10 @@ func runStartsTheThreeBinaries(t *testing.T) {
 		}), name)
 	}
 
-	// Ctrl-C stops all three gracefully: run.sh exits 0 and the Leases are released.
+	// Ctrl-C stops them all gracefully: run.sh exits 0 and the Leases are released.
 	stopRun(t, cmd, lines, exited)
+	_, _, err = get("http://" + runWebAddr + "/")
+	assert.Error(t, err, "the web UI still answers after Ctrl-C")
 	for _, name := range []string{"installer", "reporter"} {
 		var lease coordinationv1.Lease
 		require.NoError(t, k8s.Get(ctx, client.ObjectKey{Namespace: "flux-system", Name: "flux-operator-" + name}, &lease))
@@ -123,12 +135,21 @@ func runStartsTheThreeBinaries(t *testing.T) {
 	assert.True(t, apierrors.IsNotFound(err), "the exporter takes no Lease: %v", err)
 }
 
+// The web UI's addresses when the tests run hack/run.sh, away from those
+// of a `make run` on the same machine.
+const (
+	runWebAddr    = "127.0.0.1:19390"
+	runWebMetrics = "127.0.0.1:19380"
+	runWebHealth  = "127.0.0.1:19381"
+)
+
 // startRun starts hack/run.sh against the cluster of kubeconfig and returns
 // once it says it is running, with what it printed until then.
 func startRun(t *testing.T, kubeconfig string, env ...string) (*exec.Cmd, chan string, chan error, []string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "run.sh"))
-	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfig, "RUN_DIR="+t.TempDir()), env...)
+	cmd.Env = append(append(os.Environ(), "KUBECONFIG="+kubeconfig, "RUN_DIR="+t.TempDir(),
+		"WEB_ADDR="+runWebAddr, "WEB_METRICS_ADDR="+runWebMetrics, "WEB_HEALTH_ADDR="+runWebHealth), env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = cmd.Stdout

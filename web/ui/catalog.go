@@ -44,6 +44,10 @@ type Catalog struct {
 	resource map[schema.GroupVersionKind]string
 	changes  atomic.Uint64
 
+	// reported is signalled when the report changes: the kinds it lists
+	// may have changed.
+	reported chan struct{}
+
 	// snapshots are what Objects returned since the last change, by the
 	// kinds asked for: while nothing changes, a page lists no cache again.
 	snapMu    sync.Mutex
@@ -63,18 +67,42 @@ func (c *Catalog) Changed() { c.changes.Add(1) }
 // Version moves every time what the pages show may have changed.
 func (c *Catalog) Version() uint64 { return c.changes.Load() + c.Kinds.Changes() }
 
+// Reported is signalled (without blocking) every time the report changes.
+func (c *Catalog) Reported() <-chan struct{} { return c.reportedChan() }
+
+func (c *Catalog) reportedChan() chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reported == nil {
+		c.reported = make(chan struct{}, 1)
+	}
+	return c.reported
+}
+
 // Watch makes the informers of typed objects the pages show (the report, the
-// instance) count their events in Version.
+// instance) count their events in Version; a change of the report is also
+// signalled on Reported.
 func (c *Catalog) Watch(ctx context.Context, ca cache.Cache, objs ...client.Object) error {
+	reported := c.reportedChan()
 	for _, obj := range objs {
 		inf, err := ca.GetInformer(ctx, obj)
 		if err != nil {
 			return err
 		}
+		_, isReport := obj.(*apiv1.FluxReport)
+		changed := func() {
+			c.Changed()
+			if isReport {
+				select {
+				case reported <- struct{}{}:
+				default:
+				}
+			}
+		}
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { c.Changed() },
-			UpdateFunc: func(any, any) { c.Changed() },
-			DeleteFunc: func(any) { c.Changed() },
+			AddFunc:    func(any) { changed() },
+			UpdateFunc: func(any, any) { changed() },
+			DeleteFunc: func(any) { changed() },
 		}); err != nil {
 			return err
 		}
@@ -175,7 +203,7 @@ func (c *Catalog) Objects(ctx context.Context, kinds []Kind) ([]*fluxobj.Object,
 		key.WriteByte(';')
 	}
 	c.snapMu.Lock()
-	if c.snapAt != version {
+	if c.snapAt != version || c.snapshots == nil {
 		c.snapAt, c.snapshots = version, map[string]snapshot{}
 	}
 	snap, ok := c.snapshots[key.String()]

@@ -46,7 +46,7 @@ type Config struct {
 	// PageSize is the number of rows of a resources page.
 	PageSize int
 	// Resync is how often the UI looks for Flux kinds the report lists that
-	// it does not watch yet.
+	// it does not watch yet, besides every time the report changes.
 	Resync time.Duration
 }
 
@@ -110,9 +110,12 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Server, error) {
 				log.Info("cannot read every Flux kind yet", "error", err.Error())
 			}
 			warm.Store(true)
+			// Again when the report changes (a kind may come or go), and
+			// every Resync in any case.
 			select {
 			case <-ctx.Done():
 				return nil
+			case <-cat.Reported():
 			case <-time.After(cfg.Resync):
 			}
 		}

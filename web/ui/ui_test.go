@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
@@ -182,5 +183,25 @@ func TestSelectPagesAsAFullSortWould(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestObjectsAreReadOnceUntilSomethingChanges(t *testing.T) {
+	c := &Catalog{Kinds: &fluxobj.KindLister{}}
+	// Nothing has changed since the start: version 0.
+	objs, failed := c.Objects(context.Background(), nil)
+	if len(objs) != 0 || len(failed) != 0 {
+		t.Fatalf("no kinds, no objects: %v %v", objs, failed)
+	}
+	if _, ok := c.snapshots[""]; !ok {
+		t.Fatal("the read was not kept")
+	}
+	c.Changed()
+	if c.Version() != 1 {
+		t.Fatalf("version %d after a change", c.Version())
+	}
+	_, _ = c.Objects(context.Background(), nil)
+	if c.snapAt != 1 || len(c.snapshots) != 1 {
+		t.Errorf("the reads of the old version were not dropped: at %d, %d kept", c.snapAt, len(c.snapshots))
 	}
 }
