@@ -9,7 +9,7 @@ export GOTOOLCHAIN := go1.27.3
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BIN := $(ROOT)/bin
-MODULES := apis generated internal controllers reporter metrics-exporter web tests
+MODULES := apis generated internal controllers reporter metrics-exporter web cli tests
 # <module>/<binary> of each binary, one per line in hack/binaries (the
 # Dockerfile and tests/images read it too).
 BINARIES := $(shell cat $(ROOT)/hack/binaries)
@@ -43,6 +43,7 @@ GITSERVER := $(BIN)/gitserver
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/fluxops/flux-operator/internal/bootstrap.version=$(VERSION)
+CLI_LDFLAGS := -s -w -X github.com/fluxops/flux-operator/cli/command.version=$(VERSION)
 
 CONTROLLER_GEN := $(BIN)/controller-gen
 LABEL_CRDS := $(BIN)/label-crds
@@ -164,8 +165,9 @@ verify: tools ## Fail when generated code, CRDs, RBAC or go.mod files are stale;
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/flux-operator-{installer,reporter,exporter,web}.
+build: ## Build bin/flux-operator-{installer,reporter,exporter,web} and the CLI, bin/flux-operator.
 	for b in $(BINARIES); do (cd $${b%%/*} && go build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/$${b##*/} ./cmd/$${b##*/}) || exit 1; done
+	cd cli && go build -trimpath -ldflags "$(CLI_LDFLAGS)" -o $(BIN)/flux-operator ./cmd/flux-operator
 
 ##@ Images
 

@@ -106,6 +106,22 @@ func (e *Env) UserConfig(name string, groups ...string) (*rest.Config, error) {
 	return u.Config(), nil
 }
 
+// UserKubeconfig writes a kubeconfig file authenticated as a new user with
+// the given name and groups, as UserConfig, for programs run as processes,
+// and returns its path.
+func (e *Env) UserKubeconfig(name string, groups ...string) (string, error) {
+	u, err := e.env.AddUser(envtest.User{Name: name, Groups: groups}, e.Config)
+	if err != nil {
+		return "", fmt.Errorf("failed to add user %s: %w", name, err)
+	}
+	data, err := u.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(e.dir, "kubeconfig-"+name)
+	return path, os.WriteFile(path, data, 0o600)
+}
+
 // Stop stops the control plane and removes its files.
 func (e *Env) Stop() error {
 	for i := len(e.onStop) - 1; i >= 0; i-- {
