@@ -119,7 +119,7 @@ func (o *options) getInstance(w io.Writer) error {
 		return err
 	}
 	if fi.Status.Inventory != nil {
-		printf(w, "\nInventory: %d objects (flux-operator tree instance lists them)\n", len(fi.Status.Inventory.Entries))
+		printf(w, "\nInventory: %d objects\n", len(fi.Status.Inventory.Entries))
 	}
 	return nil
 }
