@@ -10,10 +10,12 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
@@ -62,15 +64,10 @@ func (o *options) fluxKinds(r *apiv1.FluxReport) ([]fluxKind, error) {
 	if err != nil {
 		return nil, err
 	}
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	mapper, err := newMapper(cfg)
 	if err != nil {
 		return nil, err
 	}
-	groups, err := restmapper.GetAPIGroupResources(dc)
-	if err != nil && len(groups) == 0 {
-		return nil, fmt.Errorf("failed to discover the API: %w", err)
-	}
-	mapper := restmapper.NewDiscoveryRESTMapper(groups)
 	var out []fluxKind
 	for _, rs := range r.Spec.ReconcilersStatus {
 		gv, err := schema.ParseGroupVersion(rs.APIVersion)
@@ -84,6 +81,19 @@ func (o *options) fluxKinds(r *apiv1.FluxReport) ([]fluxKind, error) {
 		out = append(out, fluxKind{gvk: gv.WithKind(rs.Kind), gvr: m.Resource})
 	}
 	return out, nil
+}
+
+// newMapper maps kinds and resources through the API server's discovery.
+func newMapper(cfg *rest.Config) (meta.RESTMapper, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := restmapper.GetAPIGroupResources(dc)
+	if err != nil && len(groups) == 0 {
+		return nil, fmt.Errorf("failed to discover the API: %w", err)
+	}
+	return restmapper.NewDiscoveryRESTMapper(groups), nil
 }
 
 // kindNamed finds a kind by name, case-insensitively, singular or plural

@@ -177,7 +177,7 @@ var (
 func golden(t *testing.T, name, out string) {
 	t.Helper()
 	out = ages.ReplaceAllString(out, "${1}<age>")
-	if !strings.HasSuffix(name, "-json") {
+	if !strings.HasSuffix(name, "-json") && !strings.HasPrefix(name, "tree") {
 		out = spaces.ReplaceAllString(out, "  ")
 	}
 	path := filepath.Join("testdata", name+".golden")
