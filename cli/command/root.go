@@ -128,7 +128,8 @@ func NewRoot(streams Streams) *cobra.Command {
 	root.PersistentFlags().StringVar(&o.operatorNS, "operator-namespace", opNS,
 		"The namespace the operator runs in, where the FluxInstance and the FluxReport are. Env: FLUX_OPERATOR_NAMESPACE.")
 	root.AddCommand(newGetCommand(o), newExportCommand(o), newStatsCommand(o), newVersionCommand(o),
-		newReconcileCommand(o), newSuspendCommand(o, true), newSuspendCommand(o, false), newTreeCommand(o))
+		newReconcileCommand(o), newSuspendCommand(o, true), newSuspendCommand(o, false), newTreeCommand(o),
+		newEventsCommand(o))
 	return root
 }
 
