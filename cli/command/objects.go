@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
@@ -60,11 +59,7 @@ func (o *options) instance(ctx context.Context) (*apiv1.FluxInstance, error) {
 // fluxKinds are the Flux kinds the report lists (the report's own kind left
 // out), mapped to their resources through discovery.
 func (o *options) fluxKinds(r *apiv1.FluxReport) ([]fluxKind, error) {
-	cfg, err := o.restConfig()
-	if err != nil {
-		return nil, err
-	}
-	mapper, err := newMapper(cfg)
+	mapper, err := o.mapper()
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +78,16 @@ func (o *options) fluxKinds(r *apiv1.FluxReport) ([]fluxKind, error) {
 	return out, nil
 }
 
-// newMapper maps kinds and resources through the API server's discovery.
-func newMapper(cfg *rest.Config) (meta.RESTMapper, error) {
+// mapper maps kinds and resources through the API server's discovery,
+// asked once per command: tree asks it for every nested object.
+func (o *options) mapper() (meta.RESTMapper, error) {
+	if o.restMapper != nil {
+		return o.restMapper, nil
+	}
+	cfg, err := o.restConfig()
+	if err != nil {
+		return nil, err
+	}
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -93,7 +96,8 @@ func newMapper(cfg *rest.Config) (meta.RESTMapper, error) {
 	if err != nil && len(groups) == 0 {
 		return nil, fmt.Errorf("failed to discover the API: %w", err)
 	}
-	return restmapper.NewDiscoveryRESTMapper(groups), nil
+	o.restMapper = restmapper.NewDiscoveryRESTMapper(groups)
+	return o.restMapper, nil
 }
 
 // kindNamed finds a kind by name, case-insensitively, singular or plural

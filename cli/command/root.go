@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
@@ -53,7 +54,8 @@ type options struct {
 	// FluxReport live there.
 	operatorNS string
 
-	rest *rest.Config
+	rest       *rest.Config
+	restMapper meta.RESTMapper
 }
 
 // namespace is the namespace of Flux objects the command works in: -n,

@@ -77,11 +77,7 @@ func newTreeCommand(o *options) *cobra.Command {
 
 // servedVersion is the version the API server prefers for a resource.
 func (o *options) servedVersion(gvr schema.GroupVersionResource) (string, error) {
-	cfg, err := o.restConfig()
-	if err != nil {
-		return "", err
-	}
-	mapper, err := newMapper(cfg)
+	mapper, err := o.mapper()
 	if err != nil {
 		return "", err
 	}
