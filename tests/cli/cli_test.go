@@ -82,38 +82,22 @@ func createFixture(ctx context.Context) error {
 			return err
 		}
 	}
-	fi := &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: apiv1.DefaultName, Namespace: runtimeNS},
-		Spec: apiv1.FluxInstanceSpec{Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"}}}
-	if err := env.Client.Create(ctx, fi); err != nil {
-		return err
-	}
-	fi.Status.LastAppliedRevision = "v2.9.5@sha256:2655bbb1c189082f75d3d294ba4022e26a0a3e424e47c7cf0ee7c341cd01822c"
-	fi.Status.LastAttemptedRevision = fi.Status.LastAppliedRevision
-	fi.Status.Conditions = []metav1.Condition{{Type: apiv1.ReadyCondition, Status: metav1.ConditionTrue, ObservedGeneration: 1,
-		Reason: apiv1.ReconciliationSucceededReason, Message: "Reconciliation finished in 6.342s", LastTransitionTime: metav1.NewTime(transitioned)}}
+	fi := fixtures.InstalledInstance(runtimeNS, transitioned, 6342*time.Millisecond, 4)
 	fi.Status.Components = []apiv1.ComponentImage{
 		{Name: "kustomize-controller", Repository: "ghcr.io/fluxcd/kustomize-controller", Tag: "v1.9.5", Digest: "sha256:a3a955eb2bc4"},
 		{Name: "source-controller", Repository: "ghcr.io/fluxcd/source-controller", Tag: "v1.9.5", Digest: "sha256:6f20d232d596"},
 	}
-	fi.Status.History = []apiv1.HistorySnapshot{{Digest: "sha256:2655bbb1c189082f75d3d294ba4022e26a0a3e424e47c7cf0ee7c341cd01822c",
-		FirstReconciled: metav1.NewTime(transitioned), LastReconciled: metav1.NewTime(transitioned),
-		LastReconciledDuration: metav1.Duration{Duration: 6342 * time.Millisecond}, LastReconciledStatus: "ReconciliationSucceeded",
-		TotalReconciliations: 4, Metadata: map[string]string{"flux": "v2.9.5"}}}
 	fi.Status.Inventory = &apiv1.ResourceInventory{Entries: []apiv1.ResourceRef{
 		{ID: "flux-system_source-controller_apps_Deployment", Version: "v1"},
 		{ID: "flux-system_kustomize-controller_apps_Deployment", Version: "v1"}}}
-	if err := env.Client.Status().Update(ctx, fi); err != nil {
+	if err := fixtures.CreateWithStatus(ctx, env.Client, fi); err != nil {
 		return err
 	}
-	fr := &apiv1.FluxReport{ObjectMeta: metav1.ObjectMeta{Name: apiv1.DefaultName, Namespace: runtimeNS}}
-	fr.Spec.Distribution = apiv1.FluxDistributionStatus{Entitlement: "Unknown", Status: apiv1.DistributionInstalled,
-		Version: "v2.9.5", ManagedBy: "flux-operator"}
-	fr.Spec.Cluster = &apiv1.ClusterInfo{ServerVersion: "v1.37.2", Platform: "linux/amd64", Nodes: 3}
+	fr := fixtures.InstalledReport(runtimeNS, transitioned, 3,
+		apiv1.FluxComponentStatus{Name: "kustomize-controller", Image: "ghcr.io/fluxcd/kustomize-controller:v1.9.5", Ready: true, Status: "Current Deployment is available. Replicas: 1"},
+		apiv1.FluxComponentStatus{Name: "source-controller", Image: "ghcr.io/fluxcd/source-controller:v1.9.5", Ready: true, Status: "Current Deployment is available. Replicas: 1"},
+	)
 	fr.Spec.Operator = &apiv1.OperatorInfo{APIVersion: apiv1.GroupVersion.String(), Version: "v0.1.0", Platform: "linux/amd64"}
-	fr.Spec.ComponentsStatus = []apiv1.FluxComponentStatus{
-		{Name: "kustomize-controller", Image: "ghcr.io/fluxcd/kustomize-controller:v1.9.5", Ready: true, Status: "Current Deployment is available. Replicas: 1"},
-		{Name: "source-controller", Image: "ghcr.io/fluxcd/source-controller:v1.9.5", Ready: true, Status: "Current Deployment is available. Replicas: 1"},
-	}
 	for _, k := range []struct {
 		kind                        fixtures.Kind
 		running, failing, suspended int
@@ -130,12 +114,7 @@ func createFixture(ctx context.Context) error {
 		APIVersion: apiv1.GroupVersion.String(), Kind: apiv1.FluxInstanceKind, Stats: apiv1.FluxReconcilerStats{Running: 1}})
 	fr.Spec.SyncStatus = &apiv1.FluxSyncStatus{ID: "kustomization/flux-system", Path: "clusters/prod", Ready: true,
 		Status: "Applied revision: refs/heads/main@sha1:0123456789ab", Source: "https://github.com/example/fleet.git"}
-	if err := env.Client.Create(ctx, fr); err != nil {
-		return err
-	}
-	fr.Status.Conditions = []metav1.Condition{{Type: apiv1.ReadyCondition, Status: metav1.ConditionTrue,
-		Reason: apiv1.ReconciliationSucceededReason, Message: "Reporting finished in 21ms", LastTransitionTime: metav1.NewTime(transitioned)}}
-	return env.Client.Status().Update(ctx, fr)
+	return fixtures.CreateWithStatus(ctx, env.Client, fr)
 }
 
 // cli runs bin/flux-operator with args against the test control plane, as

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"time"
 
@@ -40,11 +39,11 @@ func Start(cfg *rest.Config, namespace, allowlist string) (*Exporter, error) {
 	if err != nil {
 		return nil, err
 	}
-	metricsAddr, err := freeAddr()
+	metricsAddr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	healthAddr, err := freeAddr()
+	healthAddr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -72,19 +71,7 @@ func Start(cfg *rest.Config, namespace, allowlist string) (*Exporter, error) {
 
 // WaitReady waits until /readyz passes: the first refresh is done.
 func (x *Exporter) WaitReady(timeout time.Duration) error {
-	err := testenv.Eventually(context.Background(), timeout, func(context.Context) error {
-		resp, err := http.Get("http://" + x.healthAddr + "/readyz")
-		if err != nil {
-			return err
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s: %s", resp.Status, body)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := testenv.WaitReady(x.healthAddr, timeout); err != nil {
 		return fmt.Errorf("exporter not ready: %w", err)
 	}
 	return nil
@@ -109,12 +96,3 @@ func (x *Exporter) Scrape() (string, error) {
 
 // Stop stops the exporter and returns the manager's error.
 func (x *Exporter) Stop() error { return x.stop() }
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}

@@ -115,13 +115,11 @@ func measureWeb(b *testing.B, size int, t0 time.Time, web *proc, addr string) {
 		slices.Sort(times)
 		r.server[p.name] = times[len(times)/2]
 	}
-	_, _, page := webGet(b, addr, "/")
 	r.firstLoad = r.wire["overview"]
 	for _, asset := range []string{"app.css", "app.js"} {
 		_, n, _ := webGet(b, addr, "/static/"+asset)
 		r.firstLoad += n
 	}
-	_ = page
 	r.rss, _ = web.rssMiB(b)
 	b.ReportMetric(r.rss, "web-rss-MiB")
 	b.ReportMetric(ms(r.server["overview"]), "web-overview-ms")

@@ -147,30 +147,13 @@ func createFixture(ctx context.Context) error {
 			return err
 		}
 	}
-	fi := &apiv1.FluxInstance{ObjectMeta: metav1.ObjectMeta{Name: apiv1.DefaultName, Namespace: runtimeNS},
-		Spec: apiv1.FluxInstanceSpec{Distribution: apiv1.Distribution{Version: "2.x", Registry: "ghcr.io/fluxcd"}}}
-	if err := env.Client.Create(ctx, fi); err != nil {
+	if err := fixtures.CreateWithStatus(ctx, env.Client, fixtures.InstalledInstance(runtimeNS, transitioned, 7262*time.Millisecond, 3)); err != nil {
 		return err
 	}
-	fi.Status.LastAppliedRevision = "v2.9.5@sha256:2655bbb1c189082f75d3d294ba4022e26a0a3e424e47c7cf0ee7c341cd01822c"
-	fi.Status.Conditions = []metav1.Condition{{Type: apiv1.ReadyCondition, Status: metav1.ConditionTrue,
-		Reason: apiv1.ReconciliationSucceededReason, Message: "Reconciliation finished in 7.262s", ObservedGeneration: 1,
-		LastTransitionTime: metav1.NewTime(transitioned)}}
-	fi.Status.History = []apiv1.HistorySnapshot{{Digest: "sha256:2655bbb1c189082f75d3d294ba4022e26a0a3e424e47c7cf0ee7c341cd01822c",
-		FirstReconciled: metav1.NewTime(transitioned), LastReconciled: metav1.NewTime(transitioned),
-		LastReconciledDuration: metav1.Duration{Duration: 7262 * time.Millisecond}, LastReconciledStatus: "ReconciliationSucceeded",
-		TotalReconciliations: 3, Metadata: map[string]string{"flux": "v2.9.5"}}}
-	if err := env.Client.Status().Update(ctx, fi); err != nil {
-		return err
-	}
-	fr := &apiv1.FluxReport{ObjectMeta: metav1.ObjectMeta{Name: apiv1.DefaultName, Namespace: runtimeNS}}
-	fr.Spec.Distribution = apiv1.FluxDistributionStatus{Entitlement: "Unknown", Status: apiv1.DistributionInstalled,
-		Version: "v2.9.5", ManagedBy: "flux-operator"}
-	fr.Spec.Cluster = &apiv1.ClusterInfo{ServerVersion: "v1.37.2", Platform: "linux/amd64", Nodes: 2}
-	fr.Spec.ComponentsStatus = []apiv1.FluxComponentStatus{
-		{Name: "kustomize-controller", Image: "ghcr.io/fluxcd/kustomize-controller:v1.9.5", Ready: true, Status: "Current Deployment is available. Replicas: 1"},
-		{Name: "source-controller", Image: "ghcr.io/fluxcd/source-controller:v1.9.5", Ready: false, Status: "InProgress Deployment does not have minimum availability."},
-	}
+	fr := fixtures.InstalledReport(runtimeNS, time.Now(), 2,
+		apiv1.FluxComponentStatus{Name: "kustomize-controller", Image: "ghcr.io/fluxcd/kustomize-controller:v1.9.5", Ready: true, Status: "Current Deployment is available. Replicas: 1"},
+		apiv1.FluxComponentStatus{Name: "source-controller", Image: "ghcr.io/fluxcd/source-controller:v1.9.5", Ready: false, Status: "InProgress Deployment does not have minimum availability."},
+	)
 	for _, k := range reportKinds {
 		stats := apiv1.FluxReconcilerStats{Running: 1}
 		if k.GVK.Kind == "Kustomization" {
@@ -183,12 +166,7 @@ func createFixture(ctx context.Context) error {
 		APIVersion: apiv1.GroupVersion.String(), Kind: apiv1.FluxInstanceKind, Stats: apiv1.FluxReconcilerStats{Running: 1}})
 	fr.Spec.SyncStatus = &apiv1.FluxSyncStatus{ID: "kustomization/flux-system", Path: "clusters/prod", Ready: true,
 		Status: "Applied revision: refs/heads/main@sha1:d3023", Source: "https://github.com/example/fleet.git"}
-	if err := env.Client.Create(ctx, fr); err != nil {
-		return err
-	}
-	fr.Status.Conditions = []metav1.Condition{{Type: apiv1.ReadyCondition, Status: metav1.ConditionTrue,
-		Reason: apiv1.ReconciliationSucceededReason, Message: "Reporting finished in 21ms", LastTransitionTime: metav1.Now()}}
-	return env.Client.Status().Update(ctx, fr)
+	return fixtures.CreateWithStatus(ctx, env.Client, fr)
 }
 
 // row is one row of a resources table, as a user reads it.

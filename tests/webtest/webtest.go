@@ -5,9 +5,7 @@ package webtest
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -35,7 +33,7 @@ type Web struct {
 func Start(cfg *rest.Config, namespace string, auth bool, pageSize int) (*Web, error) {
 	addrs := make([]string, 3)
 	for i := range addrs {
-		a, err := freeAddr()
+		a, err := testenv.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -62,20 +60,7 @@ func Start(cfg *rest.Config, namespace string, auth bool, pageSize int) (*Web, e
 }
 
 // WaitReady waits until /readyz passes.
-func (w *Web) WaitReady(timeout time.Duration) error {
-	return testenv.Eventually(context.Background(), timeout, func(context.Context) error {
-		resp, err := http.Get("http://" + w.healthAddr + "/readyz")
-		if err != nil {
-			return err
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s: %s", resp.Status, body)
-		}
-		return nil
-	})
-}
+func (w *Web) WaitReady(timeout time.Duration) error { return testenv.WaitReady(w.healthAddr, timeout) }
 
 // Stop stops the UI and returns the manager's error.
 func (w *Web) Stop() error { return w.stop() }
@@ -133,13 +118,4 @@ func (b *Browser) do(method, path string, form url.Values) (*Page, error) {
 		return nil, err
 	}
 	return &Page{Code: resp.StatusCode, Body: string(data), Location: resp.Header.Get("Location")}, nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

@@ -305,7 +305,7 @@ func (s *Server) can(ctx context.Context, v *view, x bootstrap.Access) bool {
 	return v.User != nil && s.Auth.Can(ctx, v.User, x) == nil
 }
 
-// kindOrder orders kinds as the report does.
+// kindNames are the names of kinds, sorted, for the filters.
 func kindNames(kinds []Kind) []string {
 	out := make([]string, 0, len(kinds))
 	for _, k := range kinds {
