@@ -131,7 +131,7 @@ func NewRoot(streams Streams) *cobra.Command {
 		"The namespace the operator runs in, where the FluxInstance and the FluxReport are. Env: FLUX_OPERATOR_NAMESPACE.")
 	root.AddCommand(newGetCommand(o), newExportCommand(o), newStatsCommand(o), newVersionCommand(o),
 		newReconcileCommand(o), newSuspendCommand(o, true), newSuspendCommand(o, false), newTreeCommand(o),
-		newEventsCommand(o))
+		newEventsCommand(o), newBuildCommand(o), newDiffCommand(o))
 	return root
 }
 
@@ -143,6 +143,10 @@ func Execute(args []string, streams Streams) int {
 	if err == nil {
 		return ExitOK
 	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
 	printLine(streams.Err, "Error:", explain(err))
 	var ue *usageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
@@ -150,6 +154,12 @@ func Execute(args []string, streams Streams) int {
 	}
 	return ExitFailed
 }
+
+// exitError ends a command with its exit code and nothing more to say: what
+// it found is already printed.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit code %d", e.code) }
 
 // usageError is a command line that cannot work.
 type usageError struct{ msg string }

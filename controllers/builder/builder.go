@@ -32,6 +32,15 @@ const (
 	ShardRoleAnnotation = "sharding.fluxcd.io/role"
 )
 
+// FieldManager is the field manager the installer applies with. With the
+// API group it is the installer's server-side apply owner (Owner), which also
+// names the labels it sets on everything it installs.
+const FieldManager = "flux-operator"
+
+// Owner is the installer's server-side apply owner: the same for the
+// installer, which applies, and for the CLI's diff, which dry-runs.
+func Owner() ssa.Owner { return ssa.Owner{Field: FieldManager, Group: apiv1.GroupVersion.Group} }
+
 // profileAnnotation names the size profile (spec.cluster.size) on every
 // Deployment built with one.
 const profileAnnotation = "fluxcd.controlplane.io/profile"

@@ -30,13 +30,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/builder"
 	"github.com/fluxops/flux-operator/controllers/distribution"
 	"github.com/fluxops/flux-operator/internal/bootstrap"
 )
 
 // FieldManager owns every field the installer applies, as the Flux
 // Operator's does, so either can take over from the other.
-const FieldManager = "flux-operator"
+const FieldManager = builder.FieldManager
 
 // RBAC of the installer for its own kinds. Installing Flux needs more (CRDs,
 // ClusterRoles, bindings to cluster-admin): the installer is bound to

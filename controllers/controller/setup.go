@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
+	"github.com/fluxops/flux-operator/controllers/builder"
 	"github.com/fluxops/flux-operator/controllers/distribution"
 )
 
@@ -51,7 +52,7 @@ func Setup(mgr ctrl.Manager, cfg Config) (*FluxInstanceReconciler, error) {
 	poller := polling.NewStatusPoller(direct, mgr.GetRESTMapper(), polling.Options{})
 	r := &FluxInstanceReconciler{
 		Client:          mgr.GetClient(),
-		Manager:         ssa.NewResourceManager(direct, poller, ssa.Owner{Field: FieldManager, Group: apiv1.GroupVersion.Group}),
+		Manager:         ssa.NewResourceManager(direct, poller, builder.Owner()),
 		Namespace:       cfg.Namespace,
 		Distribution:    cfg.Distribution,
 		ArtifactOptions: cfg.ArtifactOptions,

@@ -509,3 +509,14 @@ func quoteName(name string) string {
 	}
 	return strconv.Quote(name)
 }
+
+// SplitHosts splits a comma-separated list of registries (--artifact-plain-http).
+func SplitHosts(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}

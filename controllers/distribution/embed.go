@@ -1,6 +1,7 @@
 package distribution
 
 import (
+	"context"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -30,4 +31,21 @@ func FromDir(dir string) (fs.FS, error) {
 		return nil, fmt.Errorf("--manifests-path %s is %w", dir, err)
 	}
 	return fsys, nil
+}
+
+// Offline returns the distribution tree an offline build uses: dir when
+// given (--manifests-path), else the artifact the instance names (pulled
+// with o), else the embedded one.
+func Offline(ctx context.Context, dir, artifact string, o ArtifactOptions) (fs.FS, error) {
+	switch {
+	case dir != "":
+		return FromDir(dir)
+	case artifact != "":
+		a, err := PullArtifact(ctx, artifact, o)
+		if err != nil {
+			return nil, err
+		}
+		return a.FS, nil
+	}
+	return Embedded(), nil
 }

@@ -1,17 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"strings"
-
-	"sigs.k8s.io/yaml"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 	"github.com/fluxops/flux-operator/controllers/builder"
@@ -55,19 +50,19 @@ func runBuild(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		_, _ = fmt.Fprintln(stderr, "build: -f is required: the FluxInstance YAML file, or - for standard input")
 		return 2
 	}
-	fi, err := readInstance(*file, stdin)
+	fi, err := builder.ReadInstance(*file, stdin, apiv1.DefaultNamespace)
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "build: %v\n", err)
 		return 2
 	}
-	ao := distribution.ArtifactOptions{PlainHTTP: splitList(*plainHTTP)}
+	ao := distribution.ArtifactOptions{PlainHTTP: distribution.SplitHosts(*plainHTTP)}
 	if *caFile != "" {
 		if ao.RootCAs, err = distribution.LoadCAFile(*caFile); err != nil {
 			_, _ = fmt.Fprintf(stderr, "build: %v\n", err)
 			return 2
 		}
 	}
-	dist, err := buildDistribution(ctx, fi, *manifests, ao)
+	dist, err := distribution.Offline(ctx, *manifests, fi.Spec.Distribution.Artifact, ao)
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "build: %v\n", err)
 		return 1
@@ -78,73 +73,9 @@ func runBuild(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		_, _ = fmt.Fprintf(stderr, "build: %v\n", err)
 		return 1
 	}
-	var out bytes.Buffer
-	fmt.Fprintf(&out, "# Revision: %s\n", res.Revision)
-	if res.Outdated {
-		fmt.Fprintf(&out, "# Outdated: Flux %s is not the newest release available, %s\n", res.Version, res.Newest)
-	}
-	for _, w := range res.Warnings {
-		fmt.Fprintf(&out, "# Warning: %s\n", w)
-	}
-	for _, o := range res.Objects {
-		data, err := yaml.Marshal(o.Object)
-		if err != nil {
-			_, _ = fmt.Fprintf(stderr, "build: %v\n", err)
-			return 1
-		}
-		out.WriteString("---\n")
-		out.Write(data)
-	}
-	if _, err := stdout.Write(out.Bytes()); err != nil {
+	if err := builder.WriteManifests(stdout, res); err != nil {
+		_, _ = fmt.Fprintf(stderr, "build: %v\n", err)
 		return 1
 	}
 	return 0
-}
-
-func readInstance(file string, stdin io.Reader) (*apiv1.FluxInstance, error) {
-	var data []byte
-	var err error
-	if file == "-" {
-		data, err = io.ReadAll(stdin)
-	} else {
-		data, err = os.ReadFile(file)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to read the FluxInstance: %w", err)
-	}
-	fi := &apiv1.FluxInstance{}
-	if err := yaml.UnmarshalStrict(data, fi); err != nil {
-		return nil, fmt.Errorf("%s is not a FluxInstance: %w", file, err)
-	}
-	if fi.Kind != apiv1.FluxInstanceKind {
-		return nil, fmt.Errorf("%s holds a %q, not a FluxInstance", file, fi.Kind)
-	}
-	if fi.Namespace == "" {
-		fi.Namespace = apiv1.DefaultNamespace
-	}
-	return fi, nil
-}
-
-func buildDistribution(ctx context.Context, fi *apiv1.FluxInstance, manifests string, ao distribution.ArtifactOptions) (fs.FS, error) {
-	switch {
-	case manifests != "":
-		return distribution.FromDir(manifests)
-	case fi.Spec.Distribution.Artifact != "":
-		a, err := distribution.PullArtifact(ctx, fi.Spec.Distribution.Artifact, ao)
-		if err != nil {
-			return nil, err
-		}
-		return a.FS, nil
-	}
-	return distribution.Embedded(), nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, x := range strings.Split(s, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
-	}
-	return out
 }

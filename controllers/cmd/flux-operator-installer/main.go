@@ -59,7 +59,7 @@ func main() {
 			if err := validateAddress(notifications.Address); err != nil {
 				return err
 			}
-			ao.PlainHTTP = splitList(plainHTTP)
+			ao.PlainHTTP = distribution.SplitHosts(plainHTTP)
 			if caFile != "" {
 				if ao.RootCAs, err = distribution.LoadCAFile(caFile); err != nil {
 					return err
