@@ -47,11 +47,7 @@ func (o *options) resolve(ctx context.Context, arg string, allowReport bool) (ta
 	if !ok || kindName == "" || name == "" {
 		return target{}, usagef("%q: give instance, report or KIND/NAME (e.g. kustomization/apps)", arg)
 	}
-	r, err := o.report(ctx)
-	if err != nil {
-		return target{}, err
-	}
-	kinds, err := o.fluxKinds(r)
+	kinds, err := o.kinds(ctx)
 	if err != nil {
 		return target{}, err
 	}
@@ -95,7 +91,8 @@ func newReconcileCommand(o *options) *cobra.Command {
 		Short: "Ask for a reconciliation now (reconcile.fluxcd.io/requestedAt) and, with --wait, say how it ended",
 		Example: `  flux-operator reconcile instance --wait
   flux-operator reconcile kustomization/apps -n apps --wait --timeout 5m`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.targetCompletion([]string{"instance", "report"}, anyFluxKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := o.context()
 			defer cancel()
@@ -178,9 +175,10 @@ func newSuspendCommand(o *options, suspend bool) *cobra.Command {
 	}
 	var wait bool
 	cmd := &cobra.Command{
-		Use:   verb + " instance|KIND/NAME",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Use:               verb + " instance|KIND/NAME",
+		Short:             short,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.targetCompletion([]string{"instance"}, anyFluxKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := o.context()
 			defer cancel()

@@ -87,12 +87,8 @@ func newEventsCommand(o *options) *cobra.Command {
 			slices.SortStableFunc(shown, func(a, b corev1.Event) int { return eventTime(&a).Compare(eventTime(&b)) })
 			w := cmd.OutOrStdout()
 			withNS := ns == ""
-			tw := table(w)
-			printLine(tw, eventHeader(withNS))
-			for i := range shown {
-				printLine(tw, eventRow(&shown[i], withNS))
-			}
-			if err := tw.Flush(); err != nil {
+			p := o.painter()
+			if err := writeEvents(w, shown, withNS, p); err != nil {
 				return err
 			}
 			if len(shown) == 0 && !watchEvents {
@@ -102,7 +98,7 @@ func newEventsCommand(o *options) *cobra.Command {
 				return nil
 			}
 			opts.ResourceVersion = list.ResourceVersion
-			return watchEventsFrom(ctx, cs, ns, opts, keep, w, withNS)
+			return watchEventsFrom(ctx, cs, ns, opts, keep, w, withNS, p)
 		},
 	}
 	f := cmd.Flags()
@@ -110,11 +106,16 @@ func newEventsCommand(o *options) *cobra.Command {
 	f.StringVar(&typ, "type", "", "Only events of this type: Normal or Warning.")
 	f.BoolVarP(&watchEvents, "watch", "w", false, "After listing, print the events as they come, until interrupted.")
 	f.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "The events of every namespace.")
+	mustComplete(cmd, "for", func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		return o.completeTarget([]string{"instance", "report"}, anyFluxKind, toComplete)
+	})
+	mustComplete(cmd, "type", cobra.FixedCompletions([]cobra.Completion{corev1.EventTypeNormal, corev1.EventTypeWarning},
+		cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func watchEventsFrom(ctx context.Context, cs kubernetes.Interface, ns string, opts metav1.ListOptions,
-	keep func(*corev1.Event) bool, w io.Writer, withNS bool) error {
+	keep func(*corev1.Event) bool, w io.Writer, withNS bool, p painter) error {
 	wi, err := cs.CoreV1().Events(ns).Watch(ctx, opts)
 	if err != nil {
 		return err
@@ -129,7 +130,7 @@ func watchEventsFrom(ctx context.Context, cs kubernetes.Interface, ns string, op
 			continue
 		}
 		tw := table(w)
-		printLine(tw, eventRow(e, withNS))
+		printLine(tw, eventRow(e, withNS, p))
 		if err := tw.Flush(); err != nil {
 			return err
 		}
@@ -137,20 +138,32 @@ func watchEventsFrom(ctx context.Context, cs kubernetes.Interface, ns string, op
 	return ctx.Err()
 }
 
-func eventHeader(withNS bool) string {
-	h := "LAST SEEN\tTYPE\tREASON\tOBJECT\tMESSAGE"
+// writeEvents writes the events as a table, oldest first as they come.
+func writeEvents(w io.Writer, events []corev1.Event, withNS bool, p painter) error {
+	tw := table(w)
+	printLine(tw, eventHeader(withNS, p))
+	for i := range events {
+		printLine(tw, eventRow(&events[i], withNS, p))
+	}
+	return tw.Flush()
+}
+
+// eventHeader and eventRow are a line of the events table, the TYPE column
+// coloured by p: Warning in yellow.
+func eventHeader(withNS bool, p painter) string {
+	h := "LAST SEEN\t" + p.paint(plain, "TYPE") + "\tREASON\tOBJECT\tMESSAGE"
 	if withNS {
 		h = "NAMESPACE\t" + h
 	}
 	return h
 }
 
-func eventRow(e *corev1.Event, withNS bool) string {
+func eventRow(e *corev1.Event, withNS bool, p painter) string {
 	msg := firstLine(e.Message, 200)
 	if e.Count > 1 {
 		msg += fmt.Sprintf(" (x%d)", e.Count)
 	}
-	row := strings.Join([]string{age(eventTime(e)), e.Type, e.Reason, e.InvolvedObject.Kind + "/" + e.InvolvedObject.Name, msg}, "\t")
+	row := strings.Join([]string{age(eventTime(e)), p.paint(eventColour(e.Type), e.Type), e.Reason, e.InvolvedObject.Kind + "/" + e.InvolvedObject.Name, msg}, "\t")
 	if withNS {
 		row = e.Namespace + "\t" + row
 	}

@@ -2,7 +2,9 @@ package command
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -67,16 +69,21 @@ func (o *options) getInstance(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return writeInstance(w, fi, o.painter())
+}
+
+// writeInstance writes the FluxInstance, its Ready status coloured by p.
+func writeInstance(w io.Writer, fi *apiv1.FluxInstance, p painter) error {
 	tw := table(w)
 	printf(tw, "Name:\t%s/%s\n", fi.Namespace, fi.Name)
 	if c := readyCondition(fi.Status.Conditions); c != nil {
-		printf(tw, "Ready:\t%s\t%s\t%s\n", c.Status, c.Reason, c.Message)
+		printf(tw, "Ready:\t%s\t%s\t%s\n", p.paint(conditionColour(string(c.Status)), string(c.Status)), c.Reason, c.Message)
 		printf(tw, "Since:\t%s\n", age(c.LastTransitionTime.Time))
 	} else {
-		printf(tw, "Ready:\tUnknown\tnot reconciled yet\n")
+		printf(tw, "Ready:\t%s\tnot reconciled yet\n", p.paint(yellow, "Unknown"))
 	}
 	if fi.IsDisabled() {
-		printf(tw, "Suspended:\ttrue (%s: %s)\n", apiv1.ReconcileAnnotation, apiv1.DisabledValue)
+		printf(tw, "Suspended:\t%s\n", p.paint(cyan, fmt.Sprintf("true (%s: %s)", apiv1.ReconcileAnnotation, apiv1.DisabledValue)))
 	}
 	printf(tw, "Distribution:\t%s from %s\n", fi.Spec.Distribution.Version, fi.Spec.Distribution.Registry)
 	printf(tw, "Revision:\t%s\n", orDash(fi.Status.LastAppliedRevision))
@@ -147,25 +154,34 @@ func (o *options) getReport(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return writeReport(w, r, o.painter())
+}
+
+// writeReport writes the FluxReport, the readiness of the report, the sync
+// and the components coloured by p. The third column of its first lines is
+// painted in every line that has one, so that it stays aligned whichever
+// lines are there.
+func writeReport(w io.Writer, r *apiv1.FluxReport, p painter) error {
 	s := r.Spec
 	tw := table(w)
 	d := s.Distribution
-	printf(tw, "Distribution:\t%s\t%s\tmanaged by %s\n", d.Status, orDash(d.Version), orDash(d.ManagedBy))
+	printf(tw, "Distribution:\t%s\t%s\tmanaged by %s\n", d.Status, p.paint(plain, orDash(d.Version)), orDash(d.ManagedBy))
 	if c := s.Cluster; c != nil {
-		printf(tw, "Cluster:\tKubernetes %s\t%s\t%d nodes\n", c.ServerVersion, c.Platform, c.Nodes)
+		printf(tw, "Cluster:\tKubernetes %s\t%s\t%d nodes\n", c.ServerVersion, p.paint(plain, c.Platform), c.Nodes)
 	}
 	if op := s.Operator; op != nil {
 		printf(tw, "Operator:\t%s\t%s\n", op.Version, op.Platform)
 	}
 	if c := readyCondition(r.Status.Conditions); c != nil {
-		printf(tw, "Reported:\t%s ago\t%s\t%s\n", age(c.LastTransitionTime.Time), c.Status, c.Message)
+		status := string(c.Status)
+		printf(tw, "Reported:\t%s ago\t%s\t%s\n", age(c.LastTransitionTime.Time), p.paint(conditionColour(status), status), c.Message)
 	}
 	if sy := s.SyncStatus; sy != nil {
 		ready := "Ready"
 		if !sy.Ready {
 			ready = "Not ready"
 		}
-		printf(tw, "Sync:\t%s\t%s\t%s path %s\n", sy.ID, ready, sy.Source, orDash(sy.Path))
+		printf(tw, "Sync:\t%s\t%s\t%s path %s\n", sy.ID, p.paint(conditionColour(ready), ready), sy.Source, orDash(sy.Path))
 		printf(tw, "\t%s\n", sy.Status)
 	}
 	if err := tw.Flush(); err != nil {
@@ -173,9 +189,10 @@ func (o *options) getReport(w io.Writer) error {
 	}
 	printLine(w, "\nComponents:")
 	tw = table(w)
-	printLine(tw, "  NAME\tREADY\tIMAGE\tSTATUS")
+	printf(tw, "  NAME\t%s\tIMAGE\tSTATUS\n", p.paint(plain, "READY"))
 	for _, c := range s.ComponentsStatus {
-		printf(tw, "  %s\t%t\t%s\t%s\n", c.Name, c.Ready, c.Image, c.Status)
+		ready := strconv.FormatBool(c.Ready)
+		printf(tw, "  %s\t%s\t%s\t%s\n", c.Name, p.paint(conditionColour(ready), ready), c.Image, c.Status)
 	}
 	if len(s.ComponentsStatus) == 0 {
 		printLine(tw, "  (no Flux controller Deployment in the namespace)")
@@ -184,16 +201,18 @@ func (o *options) getReport(w io.Writer) error {
 		return err
 	}
 	printLine(w, "\nReconcilers:")
-	return writeStats(w, r, "  ")
+	return writeStats(w, r, "  ", p)
 }
 
-// writeStats writes the report's reconcilers per kind, as `flux stats`.
-func writeStats(w io.Writer, r *apiv1.FluxReport, indent string) error {
+// writeStats writes the report's reconcilers per kind, as `flux stats`, the
+// failing and suspended counts above zero coloured by p.
+func writeStats(w io.Writer, r *apiv1.FluxReport, indent string, p painter) error {
 	tw := table(w)
-	printf(tw, "%sRECONCILERS\tRUNNING\tFAILING\tSUSPENDED\tSTORAGE\n", indent)
+	printf(tw, "%sRECONCILERS\tRUNNING\t%s\t%s\tSTORAGE\n", indent, p.paint(plain, "FAILING"), p.paint(plain, "SUSPENDED"))
 	for _, rs := range r.Spec.ReconcilersStatus {
-		printf(tw, "%s%s\t%d\t%d\t%d\t%s\n", indent, rs.Kind, rs.Stats.Running, rs.Stats.Failing, rs.Stats.Suspended,
-			orDash(rs.Stats.TotalSize))
+		st := rs.Stats
+		printf(tw, "%s%s\t%d\t%s\t%s\t%s\n", indent, rs.Kind, st.Running, p.paint(countColour(st.Failing, red), strconv.Itoa(st.Failing)),
+			p.paint(countColour(st.Suspended, cyan), strconv.Itoa(st.Suspended)), orDash(st.TotalSize))
 	}
 	return tw.Flush()
 }
@@ -210,7 +229,7 @@ func newStatsCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeStats(cmd.OutOrStdout(), r, "")
+			return writeStats(cmd.OutOrStdout(), r, "", o.painter())
 		},
 	}
 }
@@ -238,6 +257,7 @@ func newExportCommand(o *options) *cobra.Command {
 		},
 	}
 	report.Flags().StringVarP(&output, "output", "o", "yaml", "Output format: yaml or json.")
+	mustComplete(report, "output", cobra.FixedCompletions([]cobra.Completion{"yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	export.AddCommand(report)
 	return export
 }

@@ -56,6 +56,16 @@ func (o *options) instance(ctx context.Context) (*apiv1.FluxInstance, error) {
 	return fi, err
 }
 
+// kinds are the Flux kinds the FluxReport lists and the cluster serves:
+// those the commands accept as KIND.
+func (o *options) kinds(ctx context.Context) ([]fluxKind, error) {
+	r, err := o.report(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return o.fluxKinds(r)
+}
+
 // fluxKinds are the Flux kinds the report lists (the report's own kind left
 // out), mapped to their resources through discovery.
 func (o *options) fluxKinds(r *apiv1.FluxReport) ([]fluxKind, error) {

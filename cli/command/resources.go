@@ -17,7 +17,8 @@ func newGetResourcesCommand(o *options) *cobra.Command {
 		Short: "List Flux objects, failing first, with their reason, message, revision and age",
 		Example: `  flux-operator get resources -A --failing
   flux-operator get resources kustomization -n apps --name 'app-*' -o wide`,
-		Args: cobra.MaximumNArgs(1),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: o.completeKinds,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if n := btoi(failing) + btoi(suspended) + btoi(ready); n > 1 {
 				return usagef("--failing, --suspended and --ready exclude each other")
@@ -29,11 +30,7 @@ func newGetResourcesCommand(o *options) *cobra.Command {
 			}
 			ctx, cancel := o.context()
 			defer cancel()
-			r, err := o.report(ctx)
-			if err != nil {
-				return err
-			}
-			kinds, err := o.fluxKinds(r)
+			kinds, err := o.kinds(ctx)
 			if err != nil {
 				return err
 			}
@@ -62,7 +59,7 @@ func newGetResourcesCommand(o *options) *cobra.Command {
 					shown = append(shown, res)
 				}
 			}
-			return writeResources(cmd.OutOrStdout(), cmd.ErrOrStderr(), shown, output, o.allNamespaces || ns == "")
+			return writeResources(cmd.OutOrStdout(), cmd.ErrOrStderr(), shown, output, o.allNamespaces || ns == "", o.painter())
 		},
 	}
 	f := cmd.Flags()
@@ -72,6 +69,7 @@ func newGetResourcesCommand(o *options) *cobra.Command {
 	f.BoolVar(&ready, "ready", false, "Only the ready objects.")
 	f.StringVar(&name, "name", "", "Only the objects whose name matches: a pattern with * and ?, or text the name contains.")
 	f.StringVarP(&output, "output", "o", "", "Output format: wide, yaml or json.")
+	mustComplete(cmd, "output", cobra.FixedCompletions([]cobra.Completion{"wide", "yaml", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -82,7 +80,9 @@ func btoi(b bool) int {
 	return 0
 }
 
-func writeResources(w, errw io.Writer, rs []resource, output string, withNamespace bool) error {
+// writeResources writes rs as a table, the STATE column coloured by p, or
+// as YAML or JSON, never coloured.
+func writeResources(w, errw io.Writer, rs []resource, output string, withNamespace bool, p painter) error {
 	switch output {
 	case "yaml", "json":
 		return printObject(w, rs, output)
@@ -92,7 +92,7 @@ func writeResources(w, errw io.Writer, rs []resource, output string, withNamespa
 		return nil
 	}
 	tw := table(w)
-	head := []string{"KIND", "NAME", "STATE", "REASON", "AGE", "MESSAGE"}
+	head := []string{"KIND", "NAME", p.paint(plain, "STATE"), "REASON", "AGE", "MESSAGE"}
 	if withNamespace {
 		head = append([]string{"NAMESPACE"}, head...)
 	}
@@ -107,7 +107,7 @@ func writeResources(w, errw io.Writer, rs []resource, output string, withNamespa
 		} else {
 			msg = firstLine(msg, 200)
 		}
-		row := []string{r.Kind, r.Name, string(r.State), orDash(r.Reason), age(r.Since), orDash(msg)}
+		row := []string{r.Kind, r.Name, p.paint(stateColour(r.State), string(r.State)), orDash(r.Reason), age(r.Since), orDash(msg)}
 		if withNamespace {
 			row = append([]string{r.Namespace}, row...)
 		}

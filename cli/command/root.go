@@ -53,6 +53,9 @@ type options struct {
 	// operatorNS is where the operator runs: the FluxInstance and the
 	// FluxReport live there.
 	operatorNS string
+	// color is --color; colorEnvErr a wrong FLUX_OPERATOR_COLOR.
+	color       colorMode
+	colorEnvErr error
 
 	rest       *rest.Config
 	restMapper meta.RESTMapper
@@ -115,8 +118,9 @@ func NewRoot(streams Streams) *cobra.Command {
 		Short: "Show and drive the Flux Operator's report, the FluxInstance and every Flux object",
 		Long: "flux-operator shows the FluxReport, the FluxInstance and the Flux objects of a cluster, as the Flux " +
 			"Operator computes and installs them. It uses your kubeconfig as kubectl does (--kubeconfig, --context, -n).",
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error { return o.checkColor(cmd) },
 	}
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
@@ -129,6 +133,8 @@ func NewRoot(streams Streams) *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&o.operatorNS, "operator-namespace", opNS,
 		"The namespace the operator runs in, where the FluxInstance and the FluxReport are. Env: FLUX_OPERATOR_NAMESPACE.")
+	o.addColorFlag(root)
+	o.completeNamespaceFlags(root)
 	root.AddCommand(newGetCommand(o), newExportCommand(o), newStatsCommand(o), newVersionCommand(o),
 		newReconcileCommand(o), newSuspendCommand(o, true), newSuspendCommand(o, false), newTreeCommand(o),
 		newEventsCommand(o), newBuildCommand(o), newDiffCommand(o))

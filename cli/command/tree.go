@@ -21,6 +21,12 @@ var (
 	helmReleaseGVR   = schema.GroupVersionResource{Group: "helm.toolkit.fluxcd.io", Resource: "helmreleases"}
 )
 
+// The notes of a node that say something is wrong.
+const (
+	noteNotFound = "(not found)"
+	noteCycle    = "(cycle)"
+)
+
 // node is an object of an inventory and, for a Kustomization, a HelmRelease
 // or the FluxInstance, what its own inventory holds.
 type node struct {
@@ -35,7 +41,8 @@ func newTreeCommand(o *options) *cobra.Command {
 		Short: "Show what an object applied (its inventory) as a tree, through the Kustomizations and HelmReleases it applied",
 		Example: `  flux-operator tree instance
   flux-operator tree kustomization/flux-system -n flux-system`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: o.targetCompletion([]string{"instance"}, inventoryKind),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := o.context()
 			defer cancel()
@@ -69,7 +76,7 @@ func newTreeCommand(o *options) *cobra.Command {
 			if err := expand(ctx, dc, root, gvr, ns, name, map[string]bool{root.ref: true}, o.servedVersion); err != nil {
 				return err
 			}
-			printTree(cmd.OutOrStdout(), root)
+			printTree(cmd.OutOrStdout(), root, o.painter())
 			return nil
 		},
 	}
@@ -97,7 +104,7 @@ func expand(ctx context.Context, dc dynamic.Interface, n *node, gvr schema.Group
 		if len(seen) == 1 {
 			return fmt.Errorf("%s does not exist", n.ref)
 		}
-		n.note = "(not found)"
+		n.note = noteNotFound
 		return nil
 	}
 	if err != nil {
@@ -131,7 +138,7 @@ func expand(ctx context.Context, dc dynamic.Interface, n *node, gvr schema.Group
 			continue
 		}
 		if seen[ref] {
-			child.note = "(cycle)"
+			child.note = noteCycle
 			continue
 		}
 		seen[ref] = true
@@ -148,26 +155,32 @@ func expand(ctx context.Context, dc dynamic.Interface, n *node, gvr schema.Group
 	return nil
 }
 
-func printTree(w io.Writer, root *node) {
-	line := root.ref
-	if root.note != "" {
-		line += " " + root.note
-	}
-	printLine(w, line)
-	printChildren(w, root.children, "")
+// printTree writes the tree, its notes coloured by p: a missing object in
+// red, a cycle in yellow.
+func printTree(w io.Writer, root *node, p painter) {
+	printLine(w, root.ref+noteOf(root, p))
+	printChildren(w, root.children, "", p)
 }
 
-func printChildren(w io.Writer, children []*node, prefix string) {
+func noteOf(n *node, p painter) string {
+	switch n.note {
+	case "":
+		return ""
+	case noteNotFound:
+		return " " + p.paint(red, n.note)
+	case noteCycle:
+		return " " + p.paint(yellow, n.note)
+	}
+	return " " + n.note
+}
+
+func printChildren(w io.Writer, children []*node, prefix string, p painter) {
 	for i, c := range children {
 		branch, next := "├── ", "│   "
 		if i == len(children)-1 {
 			branch, next = "└── ", "    "
 		}
-		line := prefix + branch + c.ref
-		if c.note != "" {
-			line += " " + c.note
-		}
-		printLine(w, line)
-		printChildren(w, c.children, prefix+next)
+		printLine(w, prefix+branch+c.ref+noteOf(c, p))
+		printChildren(w, c.children, prefix+next, p)
 	}
 }

@@ -122,6 +122,13 @@ func createFixture(ctx context.Context) error {
 // exit code.
 func cli(t *testing.T, kubeconfig string, args ...string) (string, string, int) {
 	t.Helper()
+	return runCLI(t, cliCommand(t, kubeconfig, nil, args...))
+}
+
+// cliCommand is the command cli runs, with the environment variables in
+// extraEnv (NAME=value) and none of the user's that colour the output.
+func cliCommand(t *testing.T, kubeconfig string, extraEnv []string, args ...string) *exec.Cmd {
+	t.Helper()
 	bin := filepath.Join(testenv.RepoRoot(), "bin", "flux-operator")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s: run `make build` first (make test does)", err)
@@ -130,7 +137,18 @@ func cli(t *testing.T, kubeconfig string, args ...string) (string, string, int) 
 		kubeconfig = env.Kubeconfig
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NO_COLOR=") && !strings.HasPrefix(kv, "FLUX_OPERATOR_COLOR=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, "KUBECONFIG="+kubeconfig), extraEnv...)
+	return cmd
+}
+
+// runCLI runs cmd and returns its stdout, stderr and exit code.
+func runCLI(t *testing.T, cmd *exec.Cmd) (string, string, int) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
