@@ -62,13 +62,15 @@ func (l *KindLister) Objects(ctx context.Context, gvk schema.GroupVersionKind, n
 	if err := l.probe(ctx, gvk); err != nil {
 		return nil, err
 	}
+	// Counted before the read: a change after it is counted, one before
+	// it is in what the read returns.
+	l.watch(ctx, gvk)
 	ctx, cancel := context.WithTimeout(ctx, ListTimeout)
 	defer cancel()
 	objs, err := listObjects(ctx, l.cache(), gvk, namespace)
 	if err != nil {
 		return nil, errors.Join(l.explain(err), l.forget(ctx, gvk))
 	}
-	l.watch(ctx, gvk)
 	return objs, nil
 }
 
@@ -117,23 +119,34 @@ func (l *KindLister) Retain(ctx context.Context, gvks []schema.GroupVersionKind)
 	return errors.Join(errs...)
 }
 
-// watch makes the kind's informer count its events in changes, once.
+// watch makes the kind's informer count its events in changes, once. The
+// adds of the informer's initial list, and those replayed to a handler added
+// to a running informer, are not changes: the read that follows the watch
+// returns those objects. Counting them made the first report after every
+// start, and the one after each new kind, rebuild for nothing, as the
+// replay reached the counter after the read.
 func (l *KindLister) watch(ctx context.Context, gvk schema.GroupVersionKind) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.watched[gvk] {
 		return
 	}
-	sii, err := informer(ctx, l.cache(), gvk)
+	sii, err := informer(ctx, l.cache(), gvk, cache.BlockUntilSynced(false))
 	if err != nil {
-		return // counted as a change: the next read tries again
+		l.changes.Add(1) // the next read tries again, and rebuilds
+		return
 	}
 	count := func() { l.changes.Add(1) }
-	if _, err := sii.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { count() },
+	if _, err := sii.AddEventHandler(toolscache.ResourceEventHandlerDetailedFuncs{
+		AddFunc: func(_ any, initial bool) {
+			if !initial {
+				count()
+			}
+		},
 		UpdateFunc: func(any, any) { count() },
 		DeleteFunc: func(any) { count() },
 	}); err != nil {
+		l.changes.Add(1)
 		return
 	}
 	if l.watched == nil {

@@ -26,10 +26,10 @@ func store(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind) (too
 }
 
 // informer returns the informer of a Flux kind, started and synced.
-func informer(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind) (toolscache.SharedIndexInformer, error) {
+func informer(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind, opts ...cache.InformerGetOption) (toolscache.SharedIndexInformer, error) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
-	inf, err := c.GetInformer(ctx, u)
+	inf, err := c.GetInformer(ctx, u, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -258,6 +258,45 @@ func (p *proc) scrape(b *testing.B, gz bool) (wire int, text string) {
 	return len(body), string(plain)
 }
 
+// reconcileTime reads the exporter's own
+// controller_runtime_reconcile_time_seconds of its report controller
+// (flux-metrics-report): the sum of the refresh durations in seconds and
+// their count.
+func (p *proc) reconcileTime(b *testing.B) (sum, count float64) {
+	b.Helper()
+	_, text := p.scrape(b, false)
+	const name = "controller_runtime_reconcile_time_seconds"
+	const selector = `{controller="flux-metrics-report"} `
+	for _, l := range strings.Split(text, "\n") {
+		for suffix, dst := range map[string]*float64{"_sum": &sum, "_count": &count} {
+			if v, ok := strings.CutPrefix(l, name+suffix+selector); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatalf("%s: %v", l, err)
+				}
+				*dst = f
+			}
+		}
+	}
+	return sum, count
+}
+
+// refreshTimed waits until the exporter's reconcile-time histogram counts
+// more than count refreshes, and returns the new sum and count.
+func (p *proc) refreshTimed(b *testing.B, count float64) (float64, float64) {
+	b.Helper()
+	var sum, n float64
+	if err := testenv.Eventually(context.Background(), time.Minute, func(context.Context) error {
+		if sum, n = p.reconcileTime(b); n <= count {
+			return fmt.Errorf("the exporter's reconcile-time histogram counts %v refreshes, want more than %v", n, count)
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return sum, n
+}
+
 func report(b *testing.B) *apiv1.FluxReport {
 	b.Helper()
 	var fr apiv1.FluxReport
@@ -300,16 +339,22 @@ func onDemand(b *testing.B, i int) {
 
 // result is what one size measured.
 type result struct {
-	size                         int
-	reporterRSS, exporterRSS     float64
-	reporterPeak, exporterPeak   float64
-	firstReport, steadyReport    time.Duration
-	refresh, refreshNoChange     time.Duration
-	scrapePlain, scrapeGzip      time.Duration
-	expositionKiB, gzipKiB       float64
-	noChangeSkipped              bool
-	firstRefresh                 time.Duration
-	reporterAfter, exporterAfter float64
+	size                       int
+	reporterRSS, exporterRSS   float64
+	reporterPeak, exporterPeak float64
+	firstReport, steadyReport  time.Duration
+	refresh, refreshNoChange   time.Duration
+	scrapePlain, scrapeGzip    time.Duration
+	expositionKiB, gzipKiB     float64
+	noChangeSkipped            bool
+	// noChangeMetric and refreshMetric are the same two refreshes as the
+	// exporter's own controller_runtime_reconcile_time_seconds sees them
+	// (mean per refresh), noChangeRebuilt how many of the no-change
+	// refreshes rebuilt the series.
+	noChangeMetric, refreshMetric time.Duration
+	noChangeRebuilt, noChangeRuns int
+	firstRefresh                  time.Duration
+	reporterAfter, exporterAfter  float64
 }
 
 var results []result
@@ -375,18 +420,25 @@ func BenchmarkBinaries(b *testing.B) {
 		const reports = 5
 		var steady time.Duration
 		skipped := true
+		var metricSum, metricCount float64
 		for i := 0; i < reports; i++ {
 			from := exporter.lines()
+			sum0, n0 := exporter.reconcileTime(b)
 			onDemand(b, i)
 			line, _ := reporter.lastLog(0, "report updated")
 			steady += durationOf(b, line)
 			l := waitRefresh(b, exporter, from)
-			if i > 0 { // the first may still see the events of the initial list
-				skipped = skipped && l["msg"] != rebuiltMsg
-				r.refreshNoChange = durationOf(b, l)
+			sum1, n1 := exporter.refreshTimed(b, n0)
+			skipped = skipped && l["msg"] != rebuiltMsg
+			r.refreshNoChange = durationOf(b, l)
+			metricSum, metricCount = metricSum+sum1-sum0, metricCount+n1-n0
+			r.noChangeRuns++
+			if l["msg"] == rebuiltMsg {
+				r.noChangeRebuilt++
 			}
 		}
 		r.steadyReport, r.noChangeSkipped = steady/reports, skipped
+		r.noChangeMetric = time.Duration(metricSum / metricCount * float64(time.Second))
 
 		// One object changes: the next report makes the exporter rebuild.
 		touched := &unstructured.Unstructured{}
@@ -404,9 +456,13 @@ func BenchmarkBinaries(b *testing.B) {
 		requests := reports
 		if err := testenv.Eventually(ctx, time.Minute, func(context.Context) error {
 			from := exporter.lines()
+			sum0, n0 := exporter.reconcileTime(b)
 			onDemand(b, requests)
 			requests++
-			if rebuilt = waitRefresh(b, exporter, from); rebuilt["msg"] != rebuiltMsg {
+			rebuilt = waitRefresh(b, exporter, from)
+			sum1, n1 := exporter.refreshTimed(b, n0)
+			r.refreshMetric = time.Duration((sum1 - sum0) / (n1 - n0) * float64(time.Second))
+			if rebuilt["msg"] != rebuiltMsg {
 				return fmt.Errorf("the exporter kept its series: its cache has not seen the change yet")
 			}
 			return nil
@@ -442,14 +498,15 @@ func BenchmarkBinaries(b *testing.B) {
 // per object between consecutive sizes.
 func printTable(b *testing.B) {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\n%8s | %9s %9s %9s | %12s %12s | %10s %10s %9s | %11s %11s | %9s %8s\n",
+	fmt.Fprintf(&sb, "\n%8s | %9s %9s %9s | %12s %12s | %10s %10s %9s | %10s %10s %8s | %11s %11s | %9s %8s\n",
 		"objects", "reporter", "exporter", "total", "first report", "steady", "refresh", "unchanged", "skipped",
-		"scrape", "scrape gzip", "text", "gzip")
+		"refresh*", "unchanged*", "rebuilt*", "scrape", "scrape gzip", "text", "gzip")
 	for i, r := range results {
-		fmt.Fprintf(&sb, "%8d | %6.0f MB %6.0f MB %6.0f MB | %11.2fs %10.1fms | %8.1fms %8.1fms %9v | %9.1fms %9.1fms | %6.0f KB %5.0f KB\n",
+		fmt.Fprintf(&sb, "%8d | %6.0f MB %6.0f MB %6.0f MB | %11.2fs %10.1fms | %8.1fms %8.1fms %9v | %8.1fms %8.1fms %6d/%d | %9.1fms %9.1fms | %6.0f KB %5.0f KB\n",
 			r.size, mb(r.reporterRSS), mb(r.exporterRSS), mb(r.reporterRSS+r.exporterRSS), r.firstReport.Seconds(),
-			ms(r.steadyReport), ms(r.refresh), ms(r.refreshNoChange), r.noChangeSkipped, ms(r.scrapePlain), ms(r.scrapeGzip),
-			r.expositionKiB*1.024, r.gzipKiB*1.024)
+			ms(r.steadyReport), ms(r.refresh), ms(r.refreshNoChange), r.noChangeSkipped,
+			ms(r.refreshMetric), ms(r.noChangeMetric), r.noChangeRebuilt, r.noChangeRuns,
+			ms(r.scrapePlain), ms(r.scrapeGzip), r.expositionKiB*1.024, r.gzipKiB*1.024)
 		if i > 0 {
 			p := results[i-1]
 			n := float64(r.size - p.size)
@@ -457,6 +514,8 @@ func printTable(b *testing.B) {
 				p.size, r.size, (r.reporterRSS-p.reporterRSS)*(1<<20)/n, (r.exporterRSS-p.exporterRSS)*(1<<20)/n)
 		}
 	}
+	sb.WriteString("(* the exporter's own controller_runtime_reconcile_time_seconds{controller=\"flux-metrics-report\"}, " +
+		"mean per refresh; rebuilt* = no-change refreshes that rebuilt the series, of those measured)\n")
 	fmt.Fprintf(&sb, "(MB = 10^6 bytes of resident memory after the first report and refresh; peaks: ")
 	for _, r := range results {
 		fmt.Fprintf(&sb, "%d: reporter %.0f, exporter %.0f, after the steady reports %.0f + %.0f; ", r.size,
