@@ -58,7 +58,7 @@ func newDiffCommand(o *options) *cobra.Command {
 			}
 			ctx, cancel := o.context()
 			defer cancel()
-			return o.diffInstance(ctx, cmd.OutOrStdout(), &f, fi, showUnchanged)
+			return o.diffInstance(ctx, cmd.OutOrStdout(), o.painter(), &f, fi, showUnchanged)
 		},
 	}
 	f.add(cmd.Flags(), false)
@@ -73,7 +73,7 @@ type change struct {
 	before, after   *unstructured.Unstructured
 }
 
-func (o *options) diffInstance(ctx context.Context, w io.Writer, f *buildFlags, fi *apiv1.FluxInstance,
+func (o *options) diffInstance(ctx context.Context, w io.Writer, p painter, f *buildFlags, fi *apiv1.FluxInstance,
 	showUnchanged bool) error {
 	cs, err := o.clientset()
 	if err != nil {
@@ -116,7 +116,7 @@ func (o *options) diffInstance(ctx context.Context, w io.Writer, f *buildFlags, 
 		}
 		changes = append(changes, pruned...)
 	}
-	return printChanges(w, res, changes, showUnchanged)
+	return printChanges(w, p, res, changes, showUnchanged)
 }
 
 // dryRun asks the API server what applying each object would do. An
@@ -202,7 +202,7 @@ func stale(ctx context.Context, c client.Client, inv *apiv1.ResourceInventory,
 	return out, nil
 }
 
-func printChanges(w io.Writer, res *builder.Result, changes []change, showUnchanged bool) error {
+func printChanges(w io.Writer, p painter, res *builder.Result, changes []change, showUnchanged bool) error {
 	count := map[string]int{}
 	var b strings.Builder
 	for _, c := range changes {
@@ -213,16 +213,24 @@ func printChanges(w io.Writer, res *builder.Result, changes []change, showUnchan
 				fmt.Fprintf(&b, "  %s %s\n", c.subject, c.action)
 			}
 		case string(ssa.ConfiguredAction):
-			fmt.Fprintf(&b, "► %s would change\n", c.subject)
+			fmt.Fprintf(&b, "► %s %s\n", c.subject, p.paint(yellow, "would change"))
 			text, err := yamlDiff(c.before, c.after)
 			if err != nil {
 				return err
 			}
-			b.WriteString(text)
+			for _, l := range lines(text) {
+				switch {
+				case strings.HasPrefix(l, "+") && !strings.HasPrefix(l, "+++"):
+					l = p.paint(green, strings.TrimSuffix(l, "\n")) + "\n"
+				case strings.HasPrefix(l, "-") && !strings.HasPrefix(l, "---"):
+					l = p.paint(red, strings.TrimSuffix(l, "\n")) + "\n"
+				}
+				b.WriteString(l)
+			}
 		case string(ssa.CreatedAction):
-			fmt.Fprintf(&b, "► %s would be created\n", c.subject)
+			fmt.Fprintf(&b, "► %s %s\n", c.subject, p.paint(green, "would be created"))
 		case string(ssa.DeletedAction):
-			fmt.Fprintf(&b, "► %s would be deleted\n", c.subject)
+			fmt.Fprintf(&b, "► %s %s\n", c.subject, p.paint(red, "would be deleted"))
 		}
 	}
 	changed := count[string(ssa.CreatedAction)] + count[string(ssa.ConfiguredAction)] + count[string(ssa.DeletedAction)]
