@@ -200,14 +200,32 @@ chart: images ## Package the Helm chart into dist/charts, with appVersion $$VERS
 	$(BUILD_IMAGES) chart -chart config/charts/flux-operator -in $(IMAGES_DIR) -out $(ROOT)/dist/charts \
 	  -version $(VERSION) -created $(CREATED) -repository $(IMAGE_REPOSITORY) -names $(IMAGE_NAMES)
 
+# The platforms of the CLI's release archives.
+CLI_PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+
+# One platform after the other (the links of four in parallel were no faster
+# on 2 cores). With the go build cache warm, about 5s when nothing changed and
+# 15-20s when VERSION did (a new commit relinks the four); the first build for
+# darwin compiles the CLI's dependencies for it once, for minutes.
+.PHONY: release-cli
+release-cli: $(BUILD_IMAGES) ## Cross-compile the CLI for linux and darwin on amd64 and arm64 (CLI_PLATFORMS) into bin/release and archive each as dist/flux-operator_<version>_<os>_<arch>.tar.gz.
+	for p in $(CLI_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; echo ">> flux-operator $$os/$$arch"; \
+	  (cd cli && CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch go build -trimpath -ldflags "$(CLI_LDFLAGS)" \
+	    -o $(RELEASE_BIN)/$$os-$$arch/flux-operator ./cmd/flux-operator) || exit 1; \
+	done
+	rm -f $(ROOT)/dist/flux-operator_*.tar.gz
+	$(BUILD_IMAGES) archive -bin-dir $(RELEASE_BIN) -out $(ROOT)/dist -version $(VERSION) -created $(CREATED) \
+	  -platforms $(subst $(empty) $(empty),$(comma),$(CLI_PLATFORMS)) -files "$(subst $(empty) $(empty),$(comma),$(wildcard $(ROOT)/LICENSE $(ROOT)/README.md))"
+
 .PHONY: release
-release: images chart testenv ## Write dist/: the image layouts, a CycloneDX SBOM per image (dist/sbom), install.yaml (config/default with the images pinned by digest), the packaged chart (dist/charts) and checksums.txt.
+release: images chart testenv release-cli ## Write dist/: the image layouts, a CycloneDX SBOM per image (dist/sbom), install.yaml (config/default with the images pinned by digest), the packaged chart (dist/charts), the CLI's archives and checksums.txt.
 	rm -rf $(ROOT)/dist/overlay && mkdir -p $(ROOT)/dist/overlay
 	$(BUILD_IMAGES) overlay -in $(IMAGES_DIR) -base ../../config/default -repository $(IMAGE_REPOSITORY) -names $(IMAGE_NAMES) > $(ROOT)/dist/overlay/kustomization.yaml
 	$(KUBE_BIN)/kubectl kustomize $(ROOT)/dist/overlay > $(ROOT)/dist/install.yaml
 	rm -rf $(ROOT)/dist/overlay
-	cd $(ROOT)/dist && find install.yaml images sbom charts -type f | LC_ALL=C sort | xargs sha256sum > checksums.txt
-	@echo ">> dist/install.yaml, dist/images, dist/charts, dist/sbom and dist/checksums.txt for $(VERSION)"
+	cd $(ROOT)/dist && find install.yaml images sbom charts flux-operator_*.tar.gz -type f | LC_ALL=C sort | xargs sha256sum > checksums.txt
+	@echo ">> dist/install.yaml, dist/images, dist/charts, dist/sbom, dist/flux-operator_*.tar.gz and dist/checksums.txt for $(VERSION)"
 
 .PHONY: push
 push: images chart ## Push the images to $$REGISTRY (e.g. registry.example.com/fluxops) as <name>:$$VERSION and the chart as flux-operator:<chart version>; PLAIN_HTTP=true for a plain-HTTP registry; credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD or the Docker config.

@@ -40,8 +40,8 @@ const (
 // TestARealGitOpsPipeline runs the real source-controller and
 // kustomize-controller beside the e2e cluster, as `make run` does, syncing
 // the demo fleet from the local Git server, and checks what a user sees in
-// the report, the series and a real Prometheus when commits arrive, break
-// and fix things.
+// the report, the series, a real Prometheus and the CLI when commits
+// arrive, break and fix things.
 func TestARealGitOpsPipeline(t *testing.T) {
 	p := &pipeline{}
 	testEnv.Test(t, features.New("a real GitOps pipeline: Flux syncs the demo fleet from a local Git server").
@@ -52,6 +52,8 @@ func TestARealGitOpsPipeline(t *testing.T) {
 		Assess("a broken manifest is counted failing with kustomize-controller's reason, fires the shipped alert in a real Prometheus, "+
 			"and resolves after a fixing commit", step(p.brokenManifest)).
 		Assess("a suspended Kustomization is counted and labelled suspended", step(p.suspended)).
+		Assess("the built CLI's reconcile --wait says a working Kustomization is Ready and exits 1 with kustomize-controller's "+
+			"reason for a broken one; suspend and resume, run as kubectl flux-operator, show on spec.suspend", step(p.cliActions)).
 		Assess("an unreachable Git URL fails the instance's health check naming the GitRepository", step(p.unreachable)).
 		Assess("the installer prunes a component it no longer installs and leaves the synced workloads", step(p.installerPrune)).
 		Assess("removing the instance's sync deletes its Kustomization, and Flux garbage-collects what it applied; adding it back restores it",

@@ -14,6 +14,7 @@
 //	  [-chart dist/charts/flux-operator-0.1.0.tgz]
 //	build-images chart -chart config/charts/flux-operator -in dist/images -out dist/charts -version v0.1.0 -created <time>
 //	build-images rootfs -out /rootfs
+//	build-images archive -bin-dir bin/release -out dist -version v0.1.0 -created <time> -files README.md
 //
 //	build-images overlay -in dist/images -base ../../config/default > dist/overlay/kustomization.yaml
 //
@@ -27,7 +28,8 @@
 //
 // chart packages the Helm chart of a release: appVersion, version and the
 // digests of the image layouts in values.yaml. rootfs writes the files every
-// image holds besides its binary, for the Dockerfile.
+// image holds besides its binary, for the Dockerfile. archive writes the
+// CLI's release archives, dist/flux-operator_<version>_<os>_<arch>.tar.gz.
 package main
 
 import (
@@ -58,6 +60,7 @@ import (
 )
 
 var subcommands = map[string]func(args []string, stdout io.Writer) error{
+	"archive": archiveMain,
 	"chart":   chartMain,
 	"overlay": overlayMain,
 	"push":    pushMain,
