@@ -42,12 +42,81 @@ type KindLister struct {
 	APIReader client.Reader
 	// Component names the binary in RBAC errors, e.g. flux-operator-reporter.
 	Component string
+	// Track makes the lister remember the keys of the objects that changed
+	// since the last Drain of their kind, for a reader that updates what it
+	// built object by object (the exporter).
+	Track bool
 
 	mu     sync.Mutex
 	probed map[schema.GroupVersionKind]bool
-	// watched are the kinds whose informer counts its events in changes.
-	watched map[schema.GroupVersionKind]bool
+	// watched are the kinds whose informer counts its events in changes,
+	// and that informer.
+	watched map[schema.GroupVersionKind]toolscache.SharedIndexInformer
 	changes atomic.Uint64
+	// dirty holds, per kind, the keys of the objects changed since the last
+	// Drain; reset the kinds whose informer was dropped since (Track only).
+	dirty map[schema.GroupVersionKind]map[client.ObjectKey]struct{}
+	reset map[schema.GroupVersionKind]bool
+}
+
+// Drain returns the keys of the kind's objects that were added, updated or
+// deleted since the last Drain of the kind, and forgets them. ok is false
+// when the keys do not tell everything: the lister does not track (Track),
+// has not watched the kind, or dropped its informer since; the caller then
+// reads the kind whole, after this Drain. Objects watches a kind before it
+// reads it, so what a read misses is in the next Drain. An informer of the
+// kind that is not the one watched (the cache dropped it and made another)
+// is a reset too.
+func (l *KindLister) Drain(ctx context.Context, gvk schema.GroupVersionKind) (keys []client.ObjectKey, ok bool) {
+	current, err := informer(ctx, l.cache(), gvk, cache.BlockUntilSynced(false))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ok = l.Track && err == nil && l.watched[gvk] != nil && l.watched[gvk] == current && !l.reset[gvk]
+	delete(l.reset, gvk)
+	for k := range l.dirty[gvk] {
+		keys = append(keys, k)
+	}
+	delete(l.dirty, gvk)
+	return keys, ok
+}
+
+// Object returns one cached Object of a kind, nil when there is none.
+func (l *KindLister) Object(ctx context.Context, gvk schema.GroupVersionKind, key client.ObjectKey) (*Object, error) {
+	o, err := getObject(ctx, l.cache(), gvk, key)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return o, err
+}
+
+// changed counts an event of a kind's informer, and remembers its object's
+// key when the lister tracks keys.
+func (l *KindLister) changed(gvk schema.GroupVersionKind, obj any) {
+	l.changes.Add(1)
+	if !l.Track {
+		return
+	}
+	if t, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	o, ok := obj.(*Object)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !ok {
+		// Not an Object: the keys cannot say what changed.
+		if l.reset == nil {
+			l.reset = map[schema.GroupVersionKind]bool{}
+		}
+		l.reset[gvk] = true
+		return
+	}
+	if l.dirty == nil {
+		l.dirty = map[schema.GroupVersionKind]map[client.ObjectKey]struct{}{}
+	}
+	if l.dirty[gvk] == nil {
+		l.dirty[gvk] = map[client.ObjectKey]struct{}{}
+	}
+	l.dirty[gvk][client.ObjectKey{Namespace: o.Namespace, Name: o.Name}] = struct{}{}
 }
 
 // Changes counts the events (adds, updates, deletes) of the informers the
@@ -128,31 +197,30 @@ func (l *KindLister) Retain(ctx context.Context, gvks []schema.GroupVersionKind)
 func (l *KindLister) watch(ctx context.Context, gvk schema.GroupVersionKind) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.watched[gvk] {
+	sii, err := informer(ctx, l.cache(), gvk, cache.BlockUntilSynced(false))
+	if err == nil && l.watched[gvk] == sii {
 		return
 	}
-	sii, err := informer(ctx, l.cache(), gvk, cache.BlockUntilSynced(false))
 	if err != nil {
 		l.changes.Add(1) // the next read tries again, and rebuilds
 		return
 	}
-	count := func() { l.changes.Add(1) }
 	if _, err := sii.AddEventHandler(toolscache.ResourceEventHandlerDetailedFuncs{
-		AddFunc: func(_ any, initial bool) {
+		AddFunc: func(obj any, initial bool) {
 			if !initial {
-				count()
+				l.changed(gvk, obj)
 			}
 		},
-		UpdateFunc: func(any, any) { count() },
-		DeleteFunc: func(any) { count() },
+		UpdateFunc: func(_, obj any) { l.changed(gvk, obj) },
+		DeleteFunc: func(obj any) { l.changed(gvk, obj) },
 	}); err != nil {
 		l.changes.Add(1)
 		return
 	}
 	if l.watched == nil {
-		l.watched = map[schema.GroupVersionKind]bool{}
+		l.watched = map[schema.GroupVersionKind]toolscache.SharedIndexInformer{}
 	}
-	l.watched[gvk] = true
+	l.watched[gvk] = sii
 }
 
 // cache is the cache under a CompactCache, which the Objects are read from.
@@ -205,6 +273,11 @@ func (l *KindLister) forget(ctx context.Context, gvk schema.GroupVersionKind) er
 	l.mu.Lock()
 	delete(l.probed, gvk)
 	delete(l.watched, gvk)
+	delete(l.dirty, gvk)
+	if l.reset == nil {
+		l.reset = map[schema.GroupVersionKind]bool{}
+	}
+	l.reset[gvk] = true
 	l.mu.Unlock()
 	l.changes.Add(1)
 	obj := &unstructured.Unstructured{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -29,10 +31,13 @@ import (
 	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
 )
 
-// ReportReconciler rebuilds the resource series every time the FluxReport
+// ReportReconciler refreshes the resource series every time the FluxReport
 // named flux in Namespace is updated (its status is written at the end of
-// every report): it lists, from the cache, every Flux kind the report counts,
-// builds the whole set off to the side and swaps it in.
+// every report). The first refresh, and any after the kinds the report
+// counts change or a read fails, lists every kind from the cache and builds
+// the whole set; the others update only the series of the objects the cache
+// saw change since the last refresh (none: only the report gauges). Either
+// way the new set is swapped in whole.
 type ReportReconciler struct {
 	Reader    client.Reader
 	Kinds     *fluxobj.KindLister
@@ -41,18 +46,23 @@ type ReportReconciler struct {
 	// Resources serves the report gauges and the resource series.
 	Resources *metrics.Exposition
 
+	// mu serialises refreshes: the controller runs one worker, but tests
+	// and benchmarks call Reconcile beside it.
+	mu        sync.Mutex
 	refreshed atomic.Bool
 	// lastRefresh is the Unix time in nanoseconds of the last refresh that
 	// read everything it needed.
 	lastRefresh atomic.Int64
 	// last holds the objects of each kind from the last refresh, and their
 	// not-ready times; a kind whose read fails keeps them until a read
-	// succeeds. Only Reconcile touches it, and the controller runs one
-	// worker.
+	// succeeds. Only Reconcile touches it, under mu.
 	last map[schema.GroupVersionKind]*metrics.KindSeries
 	// built is what the served resource series were built from: while it
 	// stays the same, a refresh only updates the report gauges.
 	built *buildKey
+	// rendered holds the served resource series, rendered; a refresh after
+	// a few changes updates only theirs.
+	rendered *metrics.Rendered
 }
 
 // buildKey identifies the input of a build of the resource series: the
@@ -124,6 +134,8 @@ var reportFinished = predicate.Funcs{
 // since the last build) or builds the resource series anew and swaps them
 // in.
 func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	logger := log.FromContext(ctx)
 	start := time.Now()
 	var fr apiv1.FluxReport
@@ -153,6 +165,26 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, nil
 	}
 
+	// The same kinds as the last build, which read everything: update the
+	// series of the objects that changed since.
+	if len(errs) == 0 && r.built != nil && r.built.kinds == key.kinds && r.built.complete == key.complete {
+		n, objects, ok, err := r.updateSeries(ctx, gvks)
+		if err != nil {
+			logger.Info("updating the Flux resource metrics failed, rebuilding them", "error", err.Error())
+		}
+		if ok {
+			segs, series := r.rendered.Segments()
+			if err := r.Resources.SwapSegments(metrics.Report(&fr), segs, series); err != nil {
+				return ctrl.Result{}, err
+			}
+			r.built = key
+			r.markRefreshed(true)
+			logger.V(1).Info("updated Flux resource metrics", "series", n, "objects", objects,
+				"duration", time.Since(start).Round(time.Microsecond).String())
+			return ctrl.Result{}, nil
+		}
+	}
+
 	byKind, buildErrs := r.buildSeries(ctx, gvks, complete)
 	errs = append(errs, buildErrs...)
 	n, swapErr := r.swap(&fr, byKind, len(gvks) > 0)
@@ -169,6 +201,40 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	// An error is counted in controller_runtime_reconcile_errors_total and
 	// retried with backoff.
 	return ctrl.Result{}, errors.Join(errs...)
+}
+
+// updateSeries updates the rendered series of the objects that changed
+// since the last refresh, kind by kind, and returns the number of series and
+// of changed objects. ok is false when the lister cannot say what changed
+// (an informer dropped) or the rendered series are out of step: the caller
+// then rebuilds them all.
+func (r *ReportReconciler) updateSeries(ctx context.Context, gvks []schema.GroupVersionKind) (series, objects int, ok bool, err error) {
+	if r.rendered == nil {
+		return 0, 0, false, nil
+	}
+	for _, gvk := range gvks {
+		ks := r.last[gvk]
+		keys, tracked := r.Kinds.Drain(ctx, gvk)
+		if !tracked || ks == nil {
+			return 0, 0, false, nil
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		changed := make(map[types.NamespacedName]*fluxobj.Object, len(keys))
+		for _, k := range keys {
+			o, err := r.Kinds.Object(ctx, gvk, k)
+			if err != nil {
+				return 0, 0, false, fmt.Errorf("failed to read %s %s: %w", gvk.Kind, k, err)
+			}
+			changed[k] = o
+		}
+		if !r.Builder.Update(ks, r.rendered, changed) {
+			return 0, 0, false, fmt.Errorf("the rendered %s series are out of step with the objects", gvk.Kind)
+		}
+		objects += len(keys)
+	}
+	return r.rendered.Len(), objects, true, nil
 }
 
 // reportKinds are the Flux kinds the report counts (not the operator's own,
@@ -206,11 +272,14 @@ func (r *ReportReconciler) buildSeries(ctx context.Context, gvks []schema.GroupV
 	}
 	r.Kinds.Start(ctx, gvks)
 	for _, gvk := range gvks {
+		// The keys changed before this read are in it; those changed
+		// after are in the next Drain.
+		r.Kinds.Drain(ctx, gvk)
 		objs, err := r.Kinds.Objects(ctx, gvk, "")
 		if err != nil {
 			errs = append(errs, fmt.Errorf("failed to list %s (%s), keeping its previous series: %w", gvk.Kind, gvk.GroupVersion(), err))
 			if prev, ok := r.last[gvk]; ok {
-				byKind[gvk] = r.Builder.BuildObjects(prev.Objects, prev)
+				byKind[gvk] = r.Builder.BuildObjects(prev.All(), prev)
 			}
 			continue
 		}
@@ -219,7 +288,7 @@ func (r *ReportReconciler) buildSeries(ctx context.Context, gvks []schema.GroupV
 	if !complete {
 		for gvk, ks := range r.last {
 			if _, ok := byKind[gvk]; !ok {
-				byKind[gvk] = r.Builder.BuildObjects(ks.Objects, ks)
+				byKind[gvk] = r.Builder.BuildObjects(ks.All(), ks)
 			}
 		}
 	}
@@ -236,9 +305,14 @@ func (r *ReportReconciler) swap(fr *apiv1.FluxReport, byKind map[schema.GroupVer
 	all := make([]metrics.Series, 0, total)
 	for _, ks := range byKind {
 		all = append(all, ks.Series...)
-		ks.Series = nil // rendered by Swap; only the objects and times are kept
+		ks.Series = nil // rendered below; only the objects and times are kept
 	}
-	if err := r.Resources.Swap(metrics.Report(fr), all); err != nil {
+	if r.rendered == nil {
+		r.rendered = metrics.NewRendered()
+	}
+	r.rendered.Reset(all)
+	segs, n := r.rendered.Segments()
+	if err := r.Resources.SwapSegments(metrics.Report(fr), segs, n); err != nil {
 		return 0, err
 	}
 	if listed {

@@ -107,8 +107,9 @@ func Setup(mgr ctrl.Manager, cfg Config) (*Exporter, error) {
 	// like a stale report or resolve alerts while the exporter starts.
 	e := &Exporter{Resources: cfg.Exposition, Instances: &metrics.Snapshot{}}
 	e.Report = &ReportReconciler{
-		Reader:    mgr.GetCache(),
-		Kinds:     &fluxobj.KindLister{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Component: Component},
+		Reader: mgr.GetCache(),
+		Kinds: &fluxobj.KindLister{Cache: mgr.GetCache(), APIReader: mgr.GetAPIReader(), Component: Component,
+			Track: true},
 		Namespace: cfg.Namespace,
 		Builder:   metrics.NewResourceBuilder(cfg.Allowlist),
 		Resources: e.Resources,

@@ -32,24 +32,32 @@ type Exposition struct {
 }
 
 type rendered struct {
-	// report and resources are the two parts of the text, in this order
-	// (flux_report_* sorts before flux_resource_*); reportZ and resourcesZ
-	// are each as non-final DEFLATE blocks ending byte-aligned.
-	report, resources   []byte
-	reportZ, resourcesZ []byte
-	series              int
+	// report is the text of the report gauges, reportZ the same as non-final
+	// DEFLATE blocks ending byte-aligned; resources are the resource
+	// families' segments, which follow (flux_report_* sorts before
+	// flux_resource_*).
+	report, reportZ []byte
+	resources       []Segment
+	series          int
 }
 
 // Swap makes report (the report gauges) and series (the resource series) the
 // served set.
 func (e *Exposition) Swap(report []prometheus.Metric, series []Series) error {
+	r := NewRendered()
+	r.Reset(series)
+	segs, n := r.Segments()
+	return e.SwapSegments(report, segs, n)
+}
+
+// SwapSegments makes report (the report gauges) and the segments of a
+// Rendered, holding n series, the served set.
+func (e *Exposition) SwapSegments(report []prometheus.Metric, segs []Segment, n int) error {
 	rt, err := encodeStandard(report)
 	if err != nil {
 		return err
 	}
-	text := Render(series)
-	e.p.Store(&rendered{report: rt, resources: text, reportZ: deflateBlocks(rt), resourcesZ: deflateBlocks(text),
-		series: len(series)})
+	e.p.Store(&rendered{report: rt, reportZ: deflateBlocks(rt), resources: segs, series: n})
 	return nil
 }
 
@@ -59,9 +67,9 @@ func (e *Exposition) SwapReport(report []prometheus.Metric) error {
 	if err != nil {
 		return err
 	}
-	next := &rendered{report: rt, reportZ: deflateBlocks(rt), resourcesZ: emptyDeflate}
+	next := &rendered{report: rt, reportZ: deflateBlocks(rt)}
 	if old := e.p.Load(); old != nil {
-		next.resources, next.resourcesZ, next.series = old.resources, old.resourcesZ, old.series
+		next.resources, next.series = old.resources, old.series
 	}
 	e.p.Store(next)
 	return nil
@@ -105,7 +113,8 @@ func deflateBlocks(text []byte) []byte {
 	_, _ = zw.Write(text)
 	_ = zw.Flush()
 	flatePool.Put(zw)
-	return buf.Bytes()
+	// Kept as long as the text is: no spare capacity.
+	return bytes.Clone(buf.Bytes())
 }
 
 // Len returns the number of resource series served.
@@ -122,7 +131,15 @@ func (e *Exposition) Text() []byte {
 	if r == nil {
 		return nil
 	}
-	return append(append(make([]byte, 0, len(r.report)+len(r.resources)), r.report...), r.resources...)
+	n := len(r.report)
+	for _, s := range r.resources {
+		n += len(s.Text)
+	}
+	out := append(make([]byte, 0, n), r.report...)
+	for _, s := range r.resources {
+		out = append(out, s.Text...)
+	}
+	return out
 }
 
 // The rendered families sort between these names; the registry serves
@@ -160,47 +177,74 @@ func Render(series []Series) []byte {
 	}) {
 		rows := byFamily[name]
 		slices.SortFunc(rows, compareSeries)
-		b.WriteString("# HELP ")
-		b.WriteString(name)
-		b.WriteByte(' ')
-		helpEscaper.WriteString(&b, rows[0].shape.help) //nolint:errcheck // bytes.Buffer does not fail
-		b.WriteString("\n# TYPE ")
-		b.WriteString(name)
-		b.WriteString(" gauge\n")
-		var num []byte
+		b.Write(familyHeader(name, rows[0].shape.help))
+		var line []byte
 		for _, s := range rows {
-			b.WriteString(name)
-			for k, v := range s.values {
-				if k == 0 {
-					b.WriteByte('{')
-				} else {
-					b.WriteByte(',')
-				}
-				b.WriteString(s.shape.sorted[k])
-				b.WriteString(`="`)
-				if strings.ContainsAny(v, "\\\n\"") {
-					valueEscaper.WriteString(&b, v) //nolint:errcheck // bytes.Buffer does not fail
-				} else {
-					b.WriteString(v)
-				}
-				b.WriteByte('"')
-			}
-			if len(s.values) > 0 {
-				b.WriteByte('}')
-			}
-			b.WriteByte(' ')
-			num = appendFloat(num[:0], s.value)
-			b.Write(num)
-			b.WriteByte('\n')
+			line = appendLine(line[:0], s)
+			b.Write(line)
 		}
 	}
 	return b.Bytes()
 }
 
-var (
-	helpEscaper  = strings.NewReplacer("\\", `\\`, "\n", `\n`)
-	valueEscaper = strings.NewReplacer("\\", `\\`, "\n", `\n`, "\"", `\"`)
-)
+// familyHeader is the HELP and TYPE lines of a family.
+func familyHeader(name, help string) []byte {
+	var b bytes.Buffer
+	b.WriteString("# HELP ")
+	b.WriteString(name)
+	b.WriteByte(' ')
+	helpEscaper.WriteString(&b, help) //nolint:errcheck // bytes.Buffer does not fail
+	b.WriteString("\n# TYPE ")
+	b.WriteString(name)
+	b.WriteString(" gauge\n")
+	return b.Bytes()
+}
+
+// appendLine appends the line of one series, as the text encoder writes it.
+func appendLine(b []byte, s *Series) []byte {
+	b = append(b, s.shape.family...)
+	for k, v := range s.values {
+		if k == 0 {
+			b = append(b, '{')
+		} else {
+			b = append(b, ',')
+		}
+		b = append(b, s.shape.sorted[k]...)
+		b = append(b, '=', '"')
+		if strings.ContainsAny(v, "\\\n\"") {
+			b = appendEscaped(b, v)
+		} else {
+			b = append(b, v...)
+		}
+		b = append(b, '"')
+	}
+	if len(s.values) > 0 {
+		b = append(b, '}')
+	}
+	b = append(b, ' ')
+	b = appendFloat(b, s.value)
+	return append(b, '\n')
+}
+
+// appendEscaped appends a label value escaped as the text format wants:
+// backslash, newline and double quote.
+func appendEscaped(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '"':
+			b = append(b, '\\', '"')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+var helpEscaper = strings.NewReplacer("\\", `\\`, "\n", `\n`)
 
 // compareSeries orders the series of a family as the registry does
 // (MetricSorter in client_golang): fewer labels first, then label values in
@@ -243,12 +287,9 @@ func appendFloat(dst []byte, f float64) []byte {
 // as each ends byte-aligned and only the last is final, so this is one valid
 // stream that any gzip reader decodes.
 func (r *rendered) gzipMember(dst io.Writer, prefix, suffix []byte) error {
-	rz, sz := r.reportZ, r.resourcesZ
+	rz := r.reportZ
 	if rz == nil {
 		rz = emptyDeflate
-	}
-	if sz == nil {
-		sz = emptyDeflate
 	}
 	// Header: magic, CM=deflate, no flags, no mtime, XFL 0, OS unknown.
 	if _, err := dst.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}); err != nil {
@@ -263,8 +304,11 @@ func (r *rendered) gzipMember(dst io.Writer, prefix, suffix []byte) error {
 	if err := zw.Flush(); err != nil {
 		return err
 	}
-	for _, z := range [][]byte{rz, sz} {
-		if _, err := dst.Write(z); err != nil {
+	if _, err := dst.Write(rz); err != nil {
+		return err
+	}
+	for _, s := range r.resources {
+		if _, err := dst.Write(s.Z); err != nil {
 			return err
 		}
 	}
@@ -276,12 +320,16 @@ func (r *rendered) gzipMember(dst io.Writer, prefix, suffix []byte) error {
 		return err
 	}
 	crc := crc32.ChecksumIEEE(prefix)
-	for _, part := range [][]byte{r.report, r.resources, suffix} {
-		crc = crc32.Update(crc, crc32.IEEETable, part)
+	size := len(prefix) + len(r.report) + len(suffix)
+	crc = crc32.Update(crc, crc32.IEEETable, r.report)
+	for _, s := range r.resources {
+		crc = crc32.Update(crc, crc32.IEEETable, s.Text)
+		size += len(s.Text)
 	}
+	crc = crc32.Update(crc, crc32.IEEETable, suffix)
 	var trailer [8]byte
 	binary.LittleEndian.PutUint32(trailer[:4], crc)
-	binary.LittleEndian.PutUint32(trailer[4:], uint32(len(prefix)+len(r.report)+len(r.resources)+len(suffix)))
+	binary.LittleEndian.PutUint32(trailer[4:], uint32(size))
 	_, err := dst.Write(trailer[:])
 	return err
 }

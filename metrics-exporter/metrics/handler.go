@@ -67,7 +67,12 @@ func Handler(g prometheus.Gatherer, e *Exposition) http.Handler {
 			_ = rd.gzipMember(w, prefix.Bytes(), suffix.Bytes())
 			return
 		}
-		parts := [][]byte{prefix.Bytes(), rd.report, rd.resources, suffix.Bytes()}
+		parts := make([][]byte, 0, len(rd.resources)+3)
+		parts = append(parts, prefix.Bytes(), rd.report)
+		for _, s := range rd.resources {
+			parts = append(parts, s.Text)
+		}
+		parts = append(parts, suffix.Bytes())
 		n := 0
 		for _, part := range parts {
 			n += len(part)

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -135,9 +136,73 @@ func (s *Series) Metric() prometheus.Metric {
 // they were built from, and since when each of those that is not ready has
 // been so.
 type KindSeries struct {
+	// Objects are sorted by namespace and name, for Update to find them.
 	Objects  []*fluxobj.Object
 	NotReady map[types.UID]time.Time
 	Series   []Series
+}
+
+// All returns the objects the series are of.
+func (ks *KindSeries) All() []*fluxobj.Object { return ks.Objects }
+
+func compareKeys(o *fluxobj.Object, key types.NamespacedName) int {
+	if c := strings.Compare(o.Namespace, key.Namespace); c != 0 {
+		return c
+	}
+	return strings.Compare(o.Name, key.Name)
+}
+
+func compareObjects(a, b *fluxobj.Object) int {
+	return compareKeys(a, types.NamespacedName{Namespace: b.Namespace, Name: b.Name})
+}
+
+// Update brings the series of one kind, rendered in r, from the objects ks
+// holds to changed: for each key, the object now, nil when it is gone. It
+// changes only those objects' series, and their not-ready times as a full
+// build from ks would. It returns false when r does not hold the series ks
+// says it does; r is then half-updated and must be Reset.
+func (b *ResourceBuilder) Update(ks *KindSeries, r *Rendered, changed map[types.NamespacedName]*fluxobj.Object) bool {
+	for key, now := range changed {
+		i, found := slices.BinarySearchFunc(ks.Objects, key, compareKeys)
+		var was *fluxobj.Object
+		if found {
+			was = ks.Objects[i]
+		}
+		if was == now {
+			continue
+		}
+		if was != nil {
+			for _, s := range b.append(nil, was, ks.NotReady, nil) {
+				if !r.Remove(&s) {
+					return false
+				}
+			}
+		}
+		var since map[types.UID]time.Time
+		if now != nil {
+			since = map[types.UID]time.Time{}
+			for _, s := range b.append(nil, now, ks.NotReady, since) {
+				if !r.Add(&s) {
+					return false
+				}
+			}
+		}
+		switch {
+		case was != nil && now != nil:
+			ks.Objects[i] = now
+		case was != nil:
+			ks.Objects = slices.Delete(ks.Objects, i, i+1)
+		default:
+			ks.Objects = slices.Insert(ks.Objects, i, now)
+		}
+		if was != nil {
+			delete(ks.NotReady, was.UID)
+		}
+		for uid, t := range since {
+			ks.NotReady[uid] = t
+		}
+	}
+	return true
 }
 
 // Metrics returns the series as constant metrics.
@@ -160,7 +225,8 @@ func (b *ResourceBuilder) Build(items []unstructured.Unstructured, prev *KindSer
 	return b.BuildObjects(objs, prev)
 }
 
-// BuildObjects builds the series of one kind's objects. prev is what the
+// BuildObjects builds the series of one kind's objects, which it sorts by
+// namespace and name (objs is kept). prev is what the
 // previous build of the kind returned (nil the first time): a resource that
 // was not ready then and is still not ready keeps its earlier not-ready time.
 // Flux controllers turn Ready from False to Unknown and back on every retry,
@@ -168,6 +234,7 @@ func (b *ResourceBuilder) Build(items []unstructured.Unstructured, prev *KindSer
 // time makes "not ready for 15 minutes" true of a resource that keeps
 // failing.
 func (b *ResourceBuilder) BuildObjects(objs []*fluxobj.Object, prev *KindSeries) *KindSeries {
+	slices.SortFunc(objs, compareObjects)
 	ks := &KindSeries{
 		Objects:  objs,
 		Series:   make([]Series, 0, len(objs)+len(objs)/4),

@@ -16,8 +16,10 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
@@ -110,6 +112,43 @@ func BenchmarkExporter(b *testing.B) {
 			b.StopTimer()
 			b.ReportMetric(float64(requests.Count()-before)/float64(b.N), "requests/refresh")
 			b.ReportMetric(float64(exporter.Resources.Len()), "series")
+		})
+
+		// A refresh after one object changed: the exporter updates that
+		// object's series only.
+		b.Run("one change", func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				o := &unstructured.Unstructured{}
+				// Object k of the reference load is obj-k in bench-k, of kind k
+				// (fixtures.Populate).
+				k := i % len(fixtures.BenchKinds)
+				o.SetGroupVersionKind(fixtures.BenchKinds[k].GVK)
+				o.SetNamespace(fmt.Sprintf("bench-%d", k))
+				o.SetName(fmt.Sprintf("obj-%d", k))
+				patch := fmt.Sprintf(`{"metadata":{"labels":{"bench-touch":"%d"}}}`, time.Now().UnixNano())
+				if err := env.Client.Patch(ctx, o, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+					b.Fatal(err)
+				}
+				if err := testenv.Eventually(ctx, time.Minute, func(ctx context.Context) error {
+					seen := o.DeepCopy()
+					if err := exporter.Cache.Get(ctx, client.ObjectKeyFromObject(o), seen); err != nil {
+						return err
+					}
+					if seen.GetResourceVersion() != o.GetResourceVersion() {
+						return fmt.Errorf("the exporter's cache has not seen the change yet")
+					}
+					return nil
+				}); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := exporter.Report.Reconcile(ctx, key); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 
 		b.Run("scrape", func(b *testing.B) {
