@@ -172,9 +172,9 @@ spec:
 
 func (w *webUI) filters(t *testing.T) {
 	w.run(t, chromedp.Navigate("http://"+webAddr+"/resources"),
-		// The kind select submits the form as soon as it changes.
+		// The kind select submits the form as soon as it changes (SetValue
+		// fires the change event, as a user's choice does).
 		chromedp.SetValue(css(`select[name=kind]`), "Kustomization"),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector("select[name=kind]").dispatchEvent(new Event("change"))`),
 		// The list with the kind filter has loaded.
 		chromedp.WaitReady(css(`select[name=kind] option[selected]`)),
 		chromedp.WaitVisible(css(`input[name=name]`)),
@@ -210,6 +210,13 @@ func (w *webUI) live(t *testing.T) {
 	notReloaded := browse(t, w, chromedp.Evaluate[bool](`window.notReloaded === true`))
 	assert.True(t, notReloaded, "the page was reloaded")
 	t.Logf("the page showed the new state %s after the API server had it", shown.Round(time.Millisecond))
+
+	// The filters, outside the part a live update swaps, still filter as
+	// soon as they change.
+	w.run(t, chromedp.SetValue(css(`select[name=state]`), "ready"),
+		chromedp.WaitReady(css(`select[name=state] option[selected]`)))
+	loc := browse(t, w, chromedp.Location())
+	assert.Equal(t, "http://"+webAddr+"/resources?kind=Kustomization&namespace=&state=ready&name=broken", loc)
 }
 
 func (w *webUI) resourcePage(t *testing.T) {
