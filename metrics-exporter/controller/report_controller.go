@@ -153,6 +153,18 @@ func (r *ReportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{}, nil
 	}
 
+	// A report whose spec is newer than its status is half-written: the
+	// reporter was stopped between its two writes, or this refresh was
+	// queued behind the next report's spec. What is served stays the last
+	// complete report until its status is written (which triggers a
+	// refresh); only with nothing served yet is the half-written one used.
+	if c := fr.GetReadyCondition(); c != nil && c.ObservedGeneration != 0 && c.ObservedGeneration != fr.Generation &&
+		r.Refreshed() {
+		logger.V(1).Info("the FluxReport is half-written (its spec is newer than its status): what is served is kept",
+			"generation", fr.Generation, "observedGeneration", c.ObservedGeneration)
+		return ctrl.Result{}, nil
+	}
+
 	gvks, complete, errs := reportKinds(&fr)
 	key := &buildKey{kinds: fmt.Sprint(gvks), complete: complete, changes: r.Kinds.Changes()}
 	if len(errs) == 0 && r.built != nil && *r.built == *key {
