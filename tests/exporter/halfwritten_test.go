@@ -39,7 +39,7 @@ func TestAHalfWrittenReportIsNotServed(t *testing.T) {
 		return s[0]["__value__"]
 	}
 	// A complete report: its Ready condition observed its generation.
-	touchReport(t, failing(1), func(fr *apiv1.FluxReport) {})
+	touchReport(t, failing(1))
 	key := client.ObjectKey{Namespace: runtimeNS, Name: apiv1.DefaultName}
 	fr := &apiv1.FluxReport{}
 	require.NoError(t, env.Client.Get(ctx, key, fr))
