@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -77,6 +78,16 @@ type Result struct {
 	// Warnings are what the build did not do as asked, without failing:
 	// each says what and what to do.
 	Warnings []string
+}
+
+// Copy returns a copy of r whose slices are its own; the objects are
+// shared.
+func (r *Result) Copy() *Result {
+	out := *r
+	out.Objects = slices.Clone(r.Objects)
+	out.Components = slices.Clone(r.Components)
+	out.Warnings = slices.Clone(r.Warnings)
+	return &out
 }
 
 // Build builds req. Its errors name the field, the value and what to do,

@@ -69,6 +69,13 @@ type FluxInstanceReconciler struct {
 	// secrets reads artifact pull secrets from the API server, so that no
 	// Secret is ever cached; the client when nil.
 	secrets client.Reader
+	// applied is what was applied last, to compare a reconciliation of the
+	// same revision with (applied.go).
+	applied appliedRecords
+	// builds is the last build of each instance; embedded says that
+	// Distribution is the embedded tree, which never changes.
+	builds   buildCache
+	embedded bool
 }
 
 // SetupWithManager registers the reconciler: changes to the instance's

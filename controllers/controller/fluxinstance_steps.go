@@ -69,7 +69,11 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 	if v, _, ok := strings.Cut(obj.Status.LastAppliedRevision, "@"); ok {
 		last = v
 	}
-	res, err := builder.Build(ctx, builder.Request{Spec: &obj.Spec, Name: obj.Name, Namespace: obj.Namespace,
+	distID := artifactDigest
+	if obj.Spec.Distribution.Artifact == "" && r.embedded {
+		distID = "embedded"
+	}
+	res, err := r.builds.build(ctx, obj.UID, distID, builder.Request{Spec: &obj.Spec, Name: obj.Name, Namespace: obj.Namespace,
 		Distribution: dist, LastAppliedVersion: last})
 	if err != nil {
 		return failure(apiv1.BuildFailedReason, true, fmt.Errorf("build failed: %w", err))
@@ -105,7 +109,7 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 			return fail(apiv1.ReconciliationFailedReason, false, fmt.Errorf("storage version migration failed: %w", err))
 		}
 	}
-	changeSet, applyErr := r.Manager.ApplyAllStaged(ctx, objects, applyOptions())
+	changeSet, healthy, applyErr := r.apply(ctx, obj, res.Revision, objects)
 	old := inventoryObjects(obj.Status.Inventory)
 	if applyErr != nil {
 		// What was applied stays in the inventory with what was there, so
@@ -135,7 +139,7 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 	obj.Status.Components = res.Components
 	obj.Status.LastArtifactRevision = artifactDigest
 
-	if obj.GetWait() {
+	if obj.GetWait() && !healthy {
 		wctx, cancel := context.WithTimeoutCause(ctx, obj.GetTimeout(), errHealthTimeout)
 		defer cancel()
 		canceled := r.cancelOnChange(wctx, cancel, obj)
@@ -152,6 +156,68 @@ func (r *FluxInstanceReconciler) run(ctx context.Context, obj *apiv1.FluxInstanc
 	}
 	obj.Status.LastAppliedRevision = res.Revision
 	return &outcome{changes: changes, version: res.Version, revision: res.Revision, firstInstall: len(old) == 0}
+}
+
+// apply applies objects. When the installer applied the same revision of
+// the instance before and this is not a forced reconciliation, only the
+// objects that changed since (see applied.go) are applied; the others are
+// unchanged entries of the change set. healthy says that nothing was
+// applied and every workload was Current when listed, so the health check
+// has nothing to wait for.
+func (r *FluxInstanceReconciler) apply(ctx context.Context, obj *apiv1.FluxInstance, revision string,
+	objects []*unstructured.Unstructured) (cs *ssa.ChangeSet, healthy bool, err error) {
+	logger := log.FromContext(ctx)
+	c := r.Manager.Client()
+	owner := r.Manager.GetOwnerLabels(obj.Name, obj.Namespace)
+	var rec *appliedSet
+	if !forced(obj) {
+		rec = r.applied.get(obj.UID, revision)
+	}
+	// What is live before the apply: the comparison of the fast path, and
+	// the resourceVersions the record's rules need.
+	before, err := readLive(ctx, c, groupsOf(objects), owner)
+	if err != nil {
+		logger.Info("listing the installed objects failed, applying everything without recording it", "error", err.Error())
+		rec, before = nil, nil
+	}
+	toApply := objects
+	var keep map[object.ObjMetadata]string
+	cs = ssa.NewChangeSet()
+	if rec != nil {
+		var unchanged []ssa.ChangeSetEntry
+		unchanged, toApply, healthy = splitByRecord(objects, rec, before)
+		cs.Append(unchanged)
+		if len(toApply) == 0 {
+			logger.V(1).Info("nothing changed since the last apply", "objects", len(objects))
+			return cs, healthy, nil
+		}
+		logger.V(1).Info("applying the objects that changed since the last apply", "objects", len(toApply))
+		keep = map[object.ObjMetadata]string{}
+		for _, e := range unchanged {
+			keep[e.ObjMetadata] = rec.prints[e.ObjMetadata]
+		}
+	}
+	r.applied.forget(obj.UID)
+	// The objects are the build cache's: ssa sorts and changes what it
+	// applies.
+	copies := make([]*unstructured.Unstructured, len(toApply))
+	for i, o := range toApply {
+		copies[i] = o.DeepCopy()
+	}
+	applied, err := r.Manager.ApplyAllStaged(ctx, copies, applyOptions())
+	if applied != nil {
+		cs.Append(applied.Entries)
+	}
+	if err != nil || before == nil {
+		return cs, false, err
+	}
+	after, err := readLive(ctx, c, groupsOf(toApply), owner)
+	if err != nil {
+		logger.Info("listing what was applied failed, the next reconciliation applies everything", "error", err.Error())
+		return cs, false, nil
+	}
+	r.applied.set(obj.UID, record(revision, keep, applied, before, after))
+	return cs, false, nil
 }
 
 // forced says whether the instance asks for a forced reconciliation:
@@ -335,6 +401,8 @@ func (r *FluxInstanceReconciler) uninstall(ctx context.Context, obj *apiv1.FluxI
 	if !controllerutil.ContainsFinalizer(obj, apiv1.Finalizer) {
 		return
 	}
+	r.applied.forget(obj.UID)
+	r.builds.forget(obj.UID)
 	start := time.Now()
 	objects := inventoryObjects(obj.Status.Inventory)
 	if !obj.IsDisabled() && len(objects) > 0 {

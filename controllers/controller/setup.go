@@ -40,7 +40,8 @@ func ConfigureCache(namespace string, mo *ctrl.Options) {
 
 // Setup adds the FluxInstance reconciler to mgr.
 func Setup(mgr ctrl.Manager, cfg Config) (*FluxInstanceReconciler, error) {
-	if cfg.Distribution == nil {
+	embedded := cfg.Distribution == nil
+	if embedded {
 		cfg.Distribution = distribution.Embedded()
 	}
 	// Uncached: Get and Apply of every kind Flux is made of must not start
@@ -58,7 +59,8 @@ func Setup(mgr ctrl.Manager, cfg Config) (*FluxInstanceReconciler, error) {
 		ArtifactOptions: cfg.ArtifactOptions,
 		Notifier: NewNotifier(mgr.GetEventRecorder(FieldManager), mgr.GetScheme(), cfg.Notifications,
 			mgr.GetLogger().WithName("notifier")),
-		secrets: mgr.GetAPIReader(),
+		secrets:  mgr.GetAPIReader(),
+		embedded: embedded,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err

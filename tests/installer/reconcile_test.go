@@ -16,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -41,6 +42,13 @@ func startInstallerWith(t *testing.T, cfg controller.Config, options ...func(*ct
 // stops it, as SIGTERM would; the caller stops it.
 func runInstaller(t *testing.T, cfg controller.Config, options ...func(*ctrl.Options)) (stop func()) {
 	t.Helper()
+	return runInstallerOn(t, env.Config, cfg, options...)
+}
+
+// runInstallerOn is runInstaller with the installer's clients made from
+// restConfig (a request counter's, for instance).
+func runInstallerOn(t *testing.T, restConfig *rest.Config, cfg controller.Config, options ...func(*ctrl.Options)) (stop func()) {
+	t.Helper()
 	ensureNamespace(t)
 	mo := ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
 		Controller: config.Controller{SkipNameValidation: ptrTo(true)}}
@@ -48,7 +56,7 @@ func runInstaller(t *testing.T, cfg controller.Config, options ...func(*ctrl.Opt
 		o(&mo)
 	}
 	controller.ConfigureCache(ns, &mo)
-	mgr, err := ctrl.NewManager(env.Config, mo)
+	mgr, err := ctrl.NewManager(restConfig, mo)
 	require.NoError(t, err)
 	_, err = controller.Setup(mgr, cfg)
 	require.NoError(t, err)

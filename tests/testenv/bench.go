@@ -4,6 +4,8 @@ import (
 	"flag"
 	"net/http"
 	"os"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -23,8 +25,34 @@ func MainForBenchmarks(m *testing.M, started func(*Env) error, opts ...Option) {
 }
 
 // RequestCounter counts the requests that clients made from its configs send
-// to the API server.
-type RequestCounter struct{ n atomic.Int64 }
+// to the API server, and keeps what each asked.
+type RequestCounter struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	reqs []Request
+}
+
+// Request is one request a RequestCounter saw.
+type Request struct {
+	Method string
+	// Path is the URL path, /apis/apps/v1/namespaces/flux-system/deployments.
+	Path string
+	// DryRun: the request asked for dryRun=All.
+	DryRun bool
+	// Watch: a watch request (list with watch=true).
+	Watch bool
+}
+
+func (r Request) String() string {
+	s := r.Method + " " + r.Path
+	if r.DryRun {
+		s += " (dry-run)"
+	}
+	if r.Watch {
+		s += " (watch)"
+	}
+	return s
+}
 
 // Config returns a copy of cfg whose clients count their requests here.
 func (c *RequestCounter) Config(cfg *rest.Config) *rest.Config {
@@ -32,6 +60,11 @@ func (c *RequestCounter) Config(cfg *rest.Config) *rest.Config {
 	out.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripper(func(r *http.Request) (*http.Response, error) {
 			c.n.Add(1)
+			q := r.URL.Query()
+			c.mu.Lock()
+			c.reqs = append(c.reqs, Request{Method: r.Method, Path: r.URL.Path, DryRun: q.Get("dryRun") == "All",
+				Watch: q.Get("watch") == "true" || q.Get("watch") == "1"})
+			c.mu.Unlock()
 			return rt.RoundTrip(r)
 		})
 	}
@@ -40,6 +73,16 @@ func (c *RequestCounter) Config(cfg *rest.Config) *rest.Config {
 
 // Count returns the requests counted so far.
 func (c *RequestCounter) Count() int64 { return c.n.Load() }
+
+// Since returns the requests after the first n (a Count taken earlier).
+func (c *RequestCounter) Since(n int64) []Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if int(n) >= len(c.reqs) {
+		return nil
+	}
+	return slices.Clone(c.reqs[n:])
+}
 
 type roundTripper func(*http.Request) (*http.Response, error)
 
