@@ -215,7 +215,10 @@ var (
 // freed pages stay resident until the runtime's background scavenger gets to
 // them, long after. Call it when the first read of every kind is done.
 func ReleaseInitialList() {
-	releaseOnce.Do(ReleaseMemory)
+	releaseOnce.Do(func() {
+		ReleaseMemory()
+		_, _ = releaseStartupPages() // an old kernel keeps them: nothing to do
+	})
 }
 
 // ReleaseMemory returns to the operating system, in the background, the

@@ -329,6 +329,7 @@ func (r *ReportReconciler) swap(fr *apiv1.FluxReport, byKind map[schema.GroupVer
 	}
 	if listed {
 		fluxobj.ReleaseMemory()
+		fluxobj.ReleaseInitialList() // once: also the pages of the start
 	}
 	r.last = byKind
 	return total, nil

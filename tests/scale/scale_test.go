@@ -88,6 +88,10 @@ func start(b *testing.B, name string, args ...string) *proc {
 	args = append([]string{"--metrics-addr", p.metricsAddr, "--health-addr", freeAddr(b), "--log-level", "debug"}, args...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append(os.Environ(), "KUBECONFIG="+env.Kubeconfig, "RUNTIME_NAMESPACE="+runtimeNS)
+	// SCALE_BIN_ENV adds environment variables to the binaries alone (not
+	// to the harness's own clients), e.g. client-go feature gates:
+	// SCALE_BIN_ENV="KUBE_FEATURE_WatchListClient=false".
+	p.cmd.Env = append(p.cmd.Env, strings.Fields(os.Getenv("SCALE_BIN_ENV"))...)
 	out, err := p.cmd.StderrPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -144,6 +148,35 @@ func (p *proc) rssMiB(b *testing.B) (now, peak float64) {
 		}
 	}
 	return now, peak
+}
+
+// rssParts says what the resident memory is made of: anonymous memory
+// (the heap, stacks, the runtime's own), and the pages of the binary file.
+func (p *proc) rssParts(b *testing.B) string {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.cmd.Process.Pid), "status"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var parts []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && (f[0] == "RssAnon:" || f[0] == "RssFile:") {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			parts = append(parts, fmt.Sprintf("%s %.1f MB", strings.TrimSuffix(f[0], ":"), kb*1024/1e6))
+		}
+	}
+	if stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p.cmd.Process.Pid), "stat")); err == nil {
+		// utime and stime, in clock ticks (100 per second), after the
+		// command's closing parenthesis.
+		if _, rest, ok := strings.Cut(string(stat), ") "); ok {
+			if f := strings.Fields(rest); len(f) > 12 {
+				ut, _ := strconv.ParseFloat(f[11], 64)
+				st, _ := strconv.ParseFloat(f[12], 64)
+				parts = append(parts, fmt.Sprintf("CPU %.2f s", (ut+st)/100))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // lastLog returns the last log line with one of msgs after line from, and
@@ -390,6 +423,8 @@ func BenchmarkBinaries(b *testing.B) {
 			b.Fatal(err)
 		}
 		r.firstReport = time.Since(t0)
+		b.Logf("%d objects, first report after %s: reporter %s; exporter %s", size, r.firstReport.Round(time.Millisecond),
+			reporter.rssParts(b), exporter.rssParts(b))
 		if err := testenv.Eventually(ctx, 5*time.Minute, func(context.Context) error {
 			if _, text := exporter.scrape(b, false); strings.Count(text, "\nflux_resource_info{") != size {
 				return fmt.Errorf("the exporter does not serve %d series yet", size)
@@ -401,6 +436,7 @@ func BenchmarkBinaries(b *testing.B) {
 		r.firstRefresh = time.Since(t0)
 		r.reporterRSS, r.reporterPeak = reporter.rssMiB(b)
 		r.exporterRSS, r.exporterPeak = exporter.rssMiB(b)
+		b.Logf("%d objects, first refresh: reporter %s; exporter %s", size, reporter.rssParts(b), exporter.rssParts(b))
 
 		const scrapes = 10
 		for _, gz := range []bool{false, true} {
