@@ -209,6 +209,14 @@ var (
 	releasing   atomic.Bool
 )
 
+// SteadyGCPercent is, when positive, the garbage collection target (GOGC)
+// that ReleaseInitialList sets once the first lists are compacted: the
+// start, which decodes every object once, runs with Go's default, and the
+// steady state, whose garbage (scrapes, reports) would otherwise hold the
+// heap at twice what is live, with this one. A binary's main sets it when
+// the GOGC environment variable is not set.
+var SteadyGCPercent int
+
 // ReleaseInitialList returns to the operating system, once per process, the
 // memory the first lists of Flux objects left behind: every object arrives
 // decoded whole before its transform makes it compact, and without this the
@@ -216,6 +224,9 @@ var (
 // them, long after. Call it when the first read of every kind is done.
 func ReleaseInitialList() {
 	releaseOnce.Do(func() {
+		if SteadyGCPercent > 0 {
+			debug.SetGCPercent(SteadyGCPercent)
+		}
 		ReleaseMemory()
 		_, _ = releaseStartupPages() // an old kernel keeps them: nothing to do
 	})

@@ -9,17 +9,30 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/fluxops/flux-operator/internal/bootstrap"
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 	"github.com/fluxops/flux-operator/metrics-exporter/controller"
 	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
 )
 
+// steadyGCPercent is the garbage collection target (GOGC) once the first
+// lists are compacted: with Go's default of 100, the garbage of the steady
+// state (reports, scrapes) held the heap at up to twice what is live
+// (make bench: 6 MB more resident memory at 12,000 objects). The start keeps
+// Go's default, so that the first lists are decoded as fast. GOGC, when
+// set, wins.
+const steadyGCPercent = 50
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		fluxobj.SteadyGCPercent = steadyGCPercent
+	}
 	var (
 		allowlist  string
 		staleAfter time.Duration
