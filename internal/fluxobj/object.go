@@ -106,6 +106,11 @@ type Compactor struct {
 	Static func(kind string, obj map[string]any) bool
 	// Extract, when set, fills Object.Values.
 	Extract func(kind string, obj map[string]any) []string
+	// Paths are the fields Static and Extract read, as JSON paths (member
+	// names; "*" for every element of an array). A Decoder decodes only
+	// these and those Compact reads: a field they read and Paths does not
+	// name is absent to them.
+	Paths [][]string
 }
 
 // Transform is a cache transform: an *unstructured.Unstructured becomes an
@@ -245,6 +250,9 @@ func ReleaseMemory() {
 		}()
 	}
 }
+
+// StaticPaths are the fields IsStatic reads, for a Compactor's Paths.
+var StaticPaths = [][]string{{"spec", "type"}}
 
 // IsStatic tells the objects Flux does not reconcile and that have no Ready
 // condition: Alerts, Providers and OCI HelmRepositories. It is a

@@ -69,7 +69,7 @@ func ConfigureManager(namespace string, allow metrics.Allowlist, mo *ctrl.Option
 		&apiv1.FluxInstance{}: {Namespaces: map[string]cache.Config{namespace: {}}},
 		&apiv1.FluxReport{}:   {Namespaces: map[string]cache.Config{namespace: {}}},
 	}
-	mo.NewCache = fluxobj.NewCompactCache
+	mo.NewCache = metrics.NewCache(allow)
 	e := &metrics.Exposition{}
 	h := metrics.Handler(ctrlmetrics.Registry, e)
 	// The metrics server's only hook on its /metrics handler is a filter:

@@ -101,6 +101,7 @@ func newCompactor(allow Allowlist) *fluxobj.Compactor {
 	return &fluxobj.Compactor{
 		Labels: allow.keys,
 		Static: fluxobj.IsStatic,
+		Paths:  append(slices.Clone(fluxobj.StaticPaths), kindLabelPaths...),
 		Extract: func(kind string, o map[string]any) []string {
 			extra := KindLabels[kind]
 			if len(extra) == 0 {
@@ -335,6 +336,16 @@ func readiness(o *fluxobj.Object) (ready, reason string, since time.Time) {
 
 // kindLabel derives one per-kind label value; docs/metrics.md documents each
 // source field.
+// kindLabelPaths are the fields kindLabel reads, for the Compactor's Paths.
+var kindLabelPaths = [][]string{
+	{"status", "lastAttemptedRevision"}, {"status", "lastAppliedRevision"}, {"status", "artifact", "revision"},
+	{"spec", "path"},
+	{"spec", "chartRef", "name"}, {"spec", "chart", "spec", "sourceRef", "name"},
+	{"spec", "imageRepositoryRef", "name"}, {"spec", "sourceRef", "name"},
+	{"spec", "endpoint"}, {"status", "webhookPath"}, {"spec", "image"}, {"spec", "url"},
+	{"spec", "ref"}, {"spec", "bucketName"},
+}
+
 func kindLabel(kind, label string, o map[string]any) string {
 	switch label {
 	case "revision":

@@ -2,8 +2,18 @@ package metrics
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
+
+	"github.com/fluxops/flux-operator/internal/fluxobj"
 )
+
+// NewCache returns the exporter's NewCache for the allow-list: its informers
+// of Flux kinds decode straight into the Objects NewTransform makes.
+func NewCache(allow Allowlist) func(*rest.Config, ctrlcache.Options) (ctrlcache.Cache, error) {
+	return fluxobj.NewCompactCacheFor(newCompactor(allow))
+}
 
 // NewTransform returns the cache transform of the exporter: every Flux
 // object becomes a compact fluxobj.Object holding its identity, the

@@ -14,7 +14,6 @@ import (
 
 	apiv1 "github.com/fluxops/flux-operator/apis/fluxcd/v1"
 	"github.com/fluxops/flux-operator/generated/clientset/versioned"
-	"github.com/fluxops/flux-operator/internal/fluxobj"
 	"github.com/fluxops/flux-operator/reporter/report"
 )
 
@@ -36,7 +35,7 @@ func ConfigureCache(namespace string, mo *ctrl.Options) error {
 		return fmt.Errorf("failed to register CRD kinds: %w", err)
 	}
 	mo.Cache.DefaultTransform = report.Transform
-	mo.NewCache = fluxobj.NewCompactCache
+	mo.NewCache = report.NewCache
 	mo.Cache.ByObject = map[client.Object]cache.ByObject{
 		&appsv1.Deployment{}: {
 			Namespaces: map[string]cache.Config{namespace: {}},

@@ -13,6 +13,10 @@ import (
 // objects from the API server instead.
 var compactor = &fluxobj.Compactor{}
 
+// NewCache is the reporter's NewCache: its informers of Flux kinds decode
+// straight into the compactor's Objects.
+var NewCache = fluxobj.NewCompactCacheFor(compactor)
+
 // Transform is a cache transform that drops from every cached object what the
 // report never reads: managed fields always; the schemas of CRDs; and Flux
 // objects become compact fluxobj.Objects, a few hundred bytes each.
