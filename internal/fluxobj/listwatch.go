@@ -32,13 +32,14 @@ import (
 // read in a fraction of the CPU and garbage of a decode into unstructured
 // maps. c.Paths must name every field c's Static and Extract read.
 //
-// Informers that select by namespace, label or field (DefaultNamespaces,
-// DefaultLabelSelector, DefaultFieldSelector, or a ByObject entry of an
-// unstructured kind) decode as usual.
+// The cache's own NewInformer, when set, still makes the informers, from the
+// direct ListerWatcher. Informers that select by namespace, label or field
+// (DefaultNamespaces, DefaultLabelSelector, DefaultFieldSelector, or a
+// ByObject entry of an unstructured kind) decode as usual.
 func NewCompactCacheFor(c *Compactor) func(*rest.Config, cache.Options) (cache.Cache, error) {
 	dec := c.Decoder()
 	return func(config *rest.Config, opts cache.Options) (cache.Cache, error) {
-		if opts.NewInformer == nil && unselected(opts) {
+		if unselected(opts) {
 			var err error
 			if opts.HTTPClient == nil {
 				if opts.HTTPClient, err = rest.HTTPClientFor(config); err != nil {
@@ -50,7 +51,10 @@ func NewCompactCacheFor(c *Compactor) func(*rest.Config, cache.Options) (cache.C
 					return nil, fmt.Errorf("could not create the REST mapper: %w", err)
 				}
 			}
-			f := &directInformers{mapper: opts.Mapper, dec: dec}
+			f := &directInformers{mapper: opts.Mapper, dec: dec, next: opts.NewInformer}
+			if f.next == nil {
+				f.next = toolscache.NewSharedIndexInformer
+			}
 			cfg := dynamic.ConfigFor(config)
 			cfg.GroupVersion = nil
 			// Watches are not rate limited (client-go's own watches are
@@ -85,6 +89,10 @@ type directInformers struct {
 	mapper meta.RESTMapper
 	client *rest.RESTClient
 	dec    *Decoder
+	// next makes the informers, from the ListerWatcher and example object
+	// given: the cache's NewInformer when it had one (the binaries' wraps
+	// the ListerWatcher to follow the API server), else client-go's.
+	next func(toolscache.ListerWatcher, runtime.Object, time.Duration, toolscache.Indexers) toolscache.SharedIndexInformer
 }
 
 // parameterCodec encodes list options as the dynamic client does.
@@ -97,18 +105,18 @@ var parameterCodec = func() runtime.ParameterCodec {
 var parameterVersion = schema.GroupVersion{Version: "v1"}
 
 // newInformer is a cache's NewInformer: an informer of an unstructured kind
-// lists and watches with the Decoder, and holds Objects from the start;
-// any other is client-go's.
+// lists and watches with the Decoder, and holds Objects from the start; any
+// other is made as it would have been.
 func (f *directInformers) newInformer(lw toolscache.ListerWatcher, example runtime.Object, resync time.Duration, indexers toolscache.Indexers) toolscache.SharedIndexInformer {
 	u, ok := example.(*unstructured.Unstructured)
 	if !ok {
-		return toolscache.NewSharedIndexInformer(lw, example, resync, indexers)
+		return f.next(lw, example, resync, indexers)
 	}
 	gvk := u.GroupVersionKind()
 	mapping, err := f.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {
 		// The cache fails the same mapping right after, with its error.
-		return toolscache.NewSharedIndexInformer(lw, example, resync, indexers)
+		return f.next(lw, example, resync, indexers)
 	}
 	path := []string{"apis", mapping.Resource.Group, mapping.Resource.Version, mapping.Resource.Resource}
 	if mapping.Resource.Group == "" {
@@ -147,7 +155,7 @@ func (f *directInformers) newInformer(lw toolscache.ListerWatcher, example runti
 	}
 	ex := &Object{}
 	ex.APIVersion, ex.Kind = gvk.GroupVersion().String(), gvk.Kind
-	return toolscache.NewSharedIndexInformer(direct, ex, resync, indexers)
+	return f.next(direct, ex, resync, indexers)
 }
 
 // watchDecoder decodes a watch stream's events with a Decoder, reading the

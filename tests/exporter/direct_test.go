@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,10 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	clientfeatures "k8s.io/client-go/features"
 	clientfeaturestesting "k8s.io/client-go/features/testing"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -90,6 +93,13 @@ func testDirectCache(t *testing.T, ns string) {
 			unstructuredIn.Add(1)
 		}
 		return transform(in)
+	}
+	// The binaries' caches have a NewInformer of their own (it follows the
+	// API server): it still makes the informers, of Objects.
+	var examples sync.Map
+	directOpts.NewInformer = func(lw toolscache.ListerWatcher, ex runtime.Object, resync time.Duration, idx toolscache.Indexers) toolscache.SharedIndexInformer {
+		examples.Store(ex.GetObjectKind().GroupVersionKind().Kind, fmt.Sprintf("%T", ex))
+		return toolscache.NewSharedIndexInformer(lw, ex, resync, idx)
 	}
 	direct, err := metrics.NewCache(allow)(env.Config, directOpts)
 	require.NoError(t, err)
@@ -164,6 +174,10 @@ func testDirectCache(t *testing.T, ns string) {
 		}
 	}
 	assert.Zero(t, unstructuredIn.Load(), "the direct cache decoded objects into unstructured ones")
+	for _, k := range directKinds {
+		ex, _ := examples.Load(k.GVK.Kind)
+		assert.Equal(t, "*fluxobj.Object", ex, "the %s informer was not made by the cache's NewInformer, of Objects", k.GVK.Kind)
+	}
 	assert.GreaterOrEqual(t, decoded.Load(), int64(4*len(directKinds)), "the direct cache's transform saw no decoded Objects")
 	for _, k := range directKinds {
 		_, ok := dl.Drain(ctx, k.GVK)
