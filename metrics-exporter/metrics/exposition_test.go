@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -274,6 +275,90 @@ func TestAcceptsGzip(t *testing.T) {
 		}
 		if got := acceptsGzip(r); got != want {
 			t.Errorf("Accept-Encoding %q: gzip %v, want %v", header, got, want)
+		}
+	}
+}
+
+// After random changes, a plain scrape, a gzip scrape (its CRC and length
+// checked by Go's gzip reader) and Text are exactly the report gauges and a
+// full render of the series there, with the Content-Length of the text.
+func TestScrapesAfterRandomChangesAreTheRender(t *testing.T) {
+	series := variedSeries(t)
+	report := Report(nil)
+	reportText, err := encodeStandard(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Exposition{}
+	h := Handler(prometheus.NewPedanticRegistry(), e)
+	scrape := func(gz bool) (string, string) {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if gz {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		body := rec.Body.Bytes()
+		if !gz {
+			return string(body), rec.Header().Get("Content-Length")
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr.Multistream(false)
+		out, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("the gzip stream does not decode: %v", err)
+		}
+		return string(out), rec.Header().Get("Content-Length")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	r := NewRendered()
+	r.chunk = 1024 + rng.IntN(8192)
+	present := map[int]bool{}
+	for step := 0; step < 300; step++ {
+		// Add or remove a few series (an object's info and not-ready series
+		// are independent here).
+		for k := rng.IntN(5); k >= 0; k-- {
+			i := rng.IntN(len(series))
+			if present[i] {
+				if !r.Remove(&series[i]) {
+					t.Fatalf("step %d: series %d was not there", step, i)
+				}
+				delete(present, i)
+			} else {
+				if !r.Add(&series[i]) {
+					t.Fatalf("step %d: series %d was there", step, i)
+				}
+				present[i] = true
+			}
+		}
+		if step%10 != 9 {
+			continue
+		}
+		segs, n := r.Segments()
+		if err := e.SwapSegments(report, segs, n); err != nil {
+			t.Fatal(err)
+		}
+		var all []Series
+		for i := range present {
+			all = append(all, series[i])
+		}
+		want := string(reportText) + string(Render(all))
+		plain, length := scrape(false)
+		if plain != want {
+			t.Fatalf("step %d: the plain scrape differs from the render:\n%s", step, firstDiff(plain, want))
+		}
+		if length != fmt.Sprint(len(want)) {
+			t.Fatalf("step %d: Content-Length %s, the text is %d bytes", step, length, len(want))
+		}
+		if unzipped, _ := scrape(true); unzipped != want {
+			t.Fatalf("step %d: the gzip scrape differs from the render:\n%s", step, firstDiff(unzipped, want))
+		}
+		if got, err := e.Text(); err != nil || string(got) != want {
+			t.Fatalf("step %d: Text differs from the render (%v)", step, err)
 		}
 	}
 }

@@ -18,9 +18,10 @@ import (
 // small families, controller-runtime's and the Go runtime's) and those of e,
 // in one exposition ordered by family name, as promhttp would serve them
 // together. In the text format, which Prometheus negotiates with the
-// exporter, e's families are copied as rendered, gzip-compressed or not;
+// exporter, e's families are served from their DEFLATE blocks: copied as
+// they are into a gzip stream, or inflated on the way for a plain scrape;
 // other formats (protobuf, or a name[] filter) go through promhttp with e's
-// families parsed back from the text.
+// families inflated and parsed back from the text.
 func Handler(g prometheus.Gatherer, e *Exposition) http.Handler {
 	slow := promhttp.HandlerFor(prometheus.Gatherers{g, expositionGatherer{e}},
 		promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError})
@@ -67,23 +68,17 @@ func Handler(g prometheus.Gatherer, e *Exposition) http.Handler {
 			_ = rd.gzipMember(w, prefix.Bytes(), suffix.Bytes())
 			return
 		}
-		parts := make([][]byte, 0, len(rd.resources)+3)
-		parts = append(parts, prefix.Bytes(), rd.report)
-		for _, s := range rd.resources {
-			parts = append(parts, s.Text)
-		}
-		parts = append(parts, suffix.Bytes())
-		n := 0
-		for _, part := range parts {
-			n += len(part)
-		}
-		// A known length spares the chunked encoding of a body of MiBs.
+		// A known length spares the chunked encoding of a body of MiBs; the
+		// resource series are inflated as they are written.
+		n := prefix.Len() + len(rd.report) + rd.resLen + suffix.Len()
 		h.Set("Content-Length", strconv.Itoa(n))
-		for _, part := range parts {
-			if _, err := w.Write(part); err != nil {
-				return
-			}
+		if _, err := w.Write(prefix.Bytes()); err != nil {
+			return
 		}
+		if err := rd.writeText(w); err != nil {
+			return
+		}
+		_, _ = w.Write(suffix.Bytes())
 	})
 }
 
@@ -115,7 +110,10 @@ func acceptsGzip(r *http.Request) bool {
 type expositionGatherer struct{ e *Exposition }
 
 func (g expositionGatherer) Gather() ([]*dto.MetricFamily, error) {
-	text := g.e.Text()
+	text, err := g.e.Text()
+	if err != nil {
+		return nil, err
+	}
 	if len(text) == 0 {
 		return nil, nil
 	}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/flate"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -14,14 +16,39 @@ import (
 	"github.com/fluxops/flux-operator/internal/fluxobj"
 )
 
-// text joins segments; inflated joins their DEFLATE blocks and inflates
-// them.
-func text(segs []Segment) string {
-	var b bytes.Buffer
-	for _, s := range segs {
-		b.Write(s.Text)
+// text inflates segments one by one and joins their text, checking the
+// length and CRC each says its text has; inflated joins their DEFLATE
+// blocks and inflates them as one stream.
+func text(t testing.TB, segs []Segment) string {
+	t.Helper()
+	var b []byte
+	for i, s := range segs {
+		start := len(b)
+		var err error
+		if b, err = appendText(b, s.Z, s.Len); err != nil {
+			t.Fatalf("segment %d: %v", i, err)
+		}
+		if crc := crc32.ChecksumIEEE(b[start:]); crc != s.CRC {
+			t.Fatalf("segment %d: its text's CRC is %08x, it says %08x", i, crc, s.CRC)
+		}
 	}
-	return b.String()
+	return string(b)
+}
+
+// deepCopy copies segments and their blocks.
+func deepCopy(segs []Segment) []Segment {
+	out := slices.Clone(segs)
+	for i := range out {
+		out[i].Z = bytes.Clone(out[i].Z)
+	}
+	return out
+}
+
+// sameSegments tells whether segs are byte for byte kept.
+func sameSegments(segs, kept []Segment) bool {
+	return slices.EqualFunc(segs, kept, func(a, b Segment) bool {
+		return a.Len == b.Len && a.CRC == b.CRC && bytes.Equal(a.Z, b.Z)
+	})
 }
 
 func inflated(t *testing.T, segs []Segment) string {
@@ -70,7 +97,7 @@ func TestIncrementalEqualsAFullRender(t *testing.T) {
 				}
 				r.Reset(all)
 			}
-			var frozen []Segment
+			var frozen, frozenCopy []Segment
 			var frozenText string
 			for step := 0; step < 400; step++ {
 				i := rng.IntN(len(objects))
@@ -114,19 +141,77 @@ func TestIncrementalEqualsAFullRender(t *testing.T) {
 						t.Fatalf("step %d: %d series counted, %d there", step, n, len(all))
 					}
 					want := string(Render(all))
-					if got := text(segs); got != want {
+					if got := text(t, segs); got != want {
 						t.Fatalf("step %d: the incremental exposition differs from a full render:\n%s", step, firstDiff(got, want))
 					}
 					if got := inflated(t, segs); got != want {
 						t.Fatalf("step %d: the DEFLATE blocks do not inflate to the text", step)
 					}
-					if frozen != nil && text(frozen) != frozenText {
+					if frozen != nil && (!sameSegments(frozen, frozenCopy) || text(t, frozen) != frozenText) {
 						t.Fatalf("step %d: segments handed out earlier changed", step)
 					}
-					frozen, frozenText = segs, want
+					frozen, frozenCopy, frozenText = segs, deepCopy(segs), want
 				}
 			}
 		})
+	}
+}
+
+// A segment handed out stays byte for byte what it was after later changes
+// to its chunk: removals, additions, a split, a look-up that changes nothing,
+// with and without a Segments call in between; and the chunks hold no text
+// once Segments has compressed them.
+func TestHandedOutSegmentsStayAsTheyAre(t *testing.T) {
+	series := variedSeries(t)
+	r := NewRendered()
+	r.chunk = 2048
+	r.Reset(series[:len(series)/2])
+	first, _ := r.Segments()
+	firstCopy, firstText := deepCopy(first), text(t, first)
+	if firstText != string(Render(series[:len(series)/2])) {
+		t.Fatal("the first segments are not the render")
+	}
+	present := slices.Clone(series[:len(series)/2])
+	// Change every chunk: remove every third series, add the rest, look up
+	// one that is there.
+	var removed []Series
+	for i := 0; i < len(present); i += 3 {
+		if !r.Remove(&present[i]) {
+			t.Fatalf("series %d was not there", i)
+		}
+		removed = append(removed, present[i])
+	}
+	if r.Add(&present[1]) {
+		t.Fatal("a series was added twice")
+	}
+	second, _ := r.Segments()
+	secondCopy := deepCopy(second)
+	for i := len(series) / 2; i < len(series); i++ {
+		if !r.Add(&series[i]) {
+			t.Fatalf("series %d was there already", i)
+		}
+	}
+	for i := range removed {
+		if !r.Add(&removed[i]) {
+			t.Fatal("a removed series was there")
+		}
+	}
+	third, n := r.Segments()
+	if n != len(series) || text(t, third) != string(Render(series)) {
+		t.Fatalf("%d series: the exposition differs from a full render", n)
+	}
+	if !sameSegments(first, firstCopy) || text(t, first) != firstText {
+		t.Fatal("the first segments changed")
+	}
+	if !sameSegments(second, secondCopy) {
+		t.Fatal("the second segments changed")
+	}
+	for _, f := range r.families {
+		for _, c := range f.chunks {
+			if c.open || c.text != nil || c.ends != nil {
+				t.Fatal("a chunk keeps its text after Segments")
+			}
+		}
 	}
 }
 
@@ -156,7 +241,7 @@ func TestAddAndRemoveRefuseWhatIsNotThere(t *testing.T) {
 	if r.Remove(&changed) {
 		t.Error("a series with another value was removed")
 	}
-	if segs, n := r.Segments(); n != 10 || text(segs) != string(Render(series[:10])) {
+	if segs, n := r.Segments(); n != 10 || text(t, segs) != string(Render(series[:10])) {
 		t.Errorf("the exposition changed: %d series", n)
 	}
 }
@@ -240,8 +325,8 @@ func TestUpdateEqualsAFullBuild(t *testing.T) {
 				}
 				full = b.BuildObjects(objects(), full)
 				segs, n := r.Segments()
-				if want := string(Render(full.Series)); text(segs) != want || n != len(full.Series) {
-					t.Fatalf("step %d: the updated exposition differs from a full build's:\n%s", step, firstDiff(text(segs), want))
+				if want := string(Render(full.Series)); text(t, segs) != want || n != len(full.Series) {
+					t.Fatalf("step %d: the updated exposition differs from a full build's:\n%s", step, firstDiff(text(t, segs), want))
 				}
 				if !maps.Equal(inc.NotReady, full.NotReady) {
 					t.Fatalf("step %d: not-ready times %v, a full build has %v", step, inc.NotReady, full.NotReady)
@@ -271,7 +356,9 @@ func BenchmarkOneChangeAt50000(b *testing.B) {
 		r := NewRendered()
 		r.Reset(ks.Series)
 		r.Segments()
-		inc := bl.BuildObjects(objs, nil)
+		// A copy: Update changes the objects it holds, which must stay those
+		// of ks.Series when the benchmark runs again.
+		inc := bl.BuildObjects(slices.Clone(objs), nil)
 		inc.Series = nil
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
