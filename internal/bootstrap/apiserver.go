@@ -340,5 +340,7 @@ func (m *APIServerMonitor) listerWatcher(lw toolscache.ListerWatcher, kind strin
 	if orig, ok := lw.(*toolscache.ListWatch); ok {
 		gatedLW.DisableChunking = orig.DisableChunking
 	}
-	return gatedLW
+	// A ListerWatcher that lists rather than asks for a watch list (the
+	// Flux kinds' direct ones) keeps doing so.
+	return toolscache.ToListWatcherWithWatchListSemantics(gatedLW, lw)
 }

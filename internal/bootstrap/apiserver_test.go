@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/watchlist"
 )
 
 type logLines struct {
@@ -282,5 +283,32 @@ func TestAListOfAKindNotServedYetWaitsForIt(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the list did not return when its informer stopped")
+	}
+}
+
+// listsOnly is a ListerWatcher that asks its reflector to list rather than
+// ask for a watch list, as the Flux kinds' direct ones do.
+type listsOnly struct{ *toolscache.ListWatch }
+
+func (listsOnly) IsWatchListSemanticsUnSupported() bool { return true }
+
+// The monitor's wrapper keeps what the ListerWatcher it wraps says of watch
+// lists: without it, the Flux kinds' informers would ask for watch lists,
+// whose last bookmark waits for the API server's bookmark timer.
+func TestTheWrappedListerWatcherKeepsItsWatchListChoice(t *testing.T) {
+	m, _ := newTestMonitor(t, &fakeAPIServer{})
+	inner := &toolscache.ListWatch{
+		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+			return &metav1.List{}, nil
+		},
+		WatchFuncWithContext: func(context.Context, metav1.ListOptions) (watch.Interface, error) {
+			return watch.NewFake(), nil
+		},
+	}
+	if !watchlist.DoesClientNotSupportWatchListSemantics(m.listerWatcher(listsOnly{inner}, "GitRepository")) {
+		t.Error("a ListerWatcher that lists is wrapped into one that asks for watch lists")
+	}
+	if watchlist.DoesClientNotSupportWatchListSemantics(m.listerWatcher(inner, "GitRepository")) {
+		t.Error("a ListerWatcher that may ask for watch lists is wrapped into one that may not")
 	}
 }

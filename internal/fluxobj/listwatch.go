@@ -124,20 +124,26 @@ func (f *directInformers) newInformer(lw toolscache.ListerWatcher, example runti
 	}
 	direct := &toolscache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			raw, err := f.client.Get().AbsPath(path...).
+			body, err := f.client.Get().AbsPath(path...).
 				SpecificallyVersionedParams(&opts, parameterCodec, parameterVersion).
-				Do(ctx).Raw()
+				Stream(ctx)
 			if err != nil {
 				return nil, err
 			}
-			obj, err := f.dec.Object(raw)
+			defer func() { _ = body.Close() }()
+			// Decoded as it arrives, item by item: the list's JSON is never
+			// held whole.
+			obj, err := f.dec.next(newStreamDecoder(body))
 			if err != nil {
 				return nil, fmt.Errorf("failed to decode the %s list: %w", gvk.Kind, err)
 			}
-			if _, ok := obj.(*ObjectList); !ok {
-				return nil, fmt.Errorf("the %s list is a %T", gvk.Kind, obj)
+			switch obj := obj.(type) {
+			case *ObjectList:
+				return obj, nil
+			case *metav1.Status:
+				return nil, apierrors.FromObject(obj)
 			}
-			return obj, nil
+			return nil, fmt.Errorf("the %s list is a %T", gvk.Kind, obj)
 		},
 		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 			opts.Watch = true
@@ -155,8 +161,21 @@ func (f *directInformers) newInformer(lw toolscache.ListerWatcher, example runti
 	}
 	ex := &Object{}
 	ex.APIVersion, ex.Kind = gvk.GroupVersion().String(), gvk.Kind
-	return f.next(direct, ex, resync, indexers)
+	return f.next(listThenWatch{direct}, ex, resync, indexers)
 }
+
+// listThenWatch is a ListerWatcher whose informer lists, then watches,
+// instead of asking for a watch list (client-go's WatchListClient): a watch
+// list ends with a bookmark that the API server's watch cache sends on its
+// bookmark timer, up to 1.25 s after the last object, where a list from the
+// watch cache ends with its last object. The list is decoded as it arrives,
+// as a watch list is, so it holds no more memory.
+type listThenWatch struct {
+	*toolscache.ListWatch
+}
+
+// IsWatchListSemanticsUnSupported tells client-go's reflector to list.
+func (listThenWatch) IsWatchListSemanticsUnSupported() bool { return true }
 
 // watchDecoder decodes a watch stream's events with a Decoder, reading the
 // stream once.

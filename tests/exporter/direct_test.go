@@ -27,6 +27,7 @@ import (
 	"github.com/fluxops/flux-operator/internal/fluxobj"
 	"github.com/fluxops/flux-operator/metrics-exporter/metrics"
 	"github.com/fluxops/flux-operator/tests/fixtures"
+	"github.com/fluxops/flux-operator/tests/testenv"
 )
 
 // directKinds are the kinds the direct-decoding cache is compared on: every
@@ -38,14 +39,15 @@ var directKinds = []fixtures.Kind{
 }
 
 // The exporter's cache decodes Flux objects straight from the API server's
-// JSON into compact Objects. Read from the real API server, it must hold
-// what the cache that decodes into unstructured objects and compacts them
-// holds, object for object, through the initial list (a watch list, or a
-// plain list and watch when the client does not stream lists) and through
-// the watch events that follow: updates, adds and deletes.
+// JSON into compact Objects, and lists them (decoding the list as it
+// arrives) rather than asking for a watch list. Read from the real API
+// server, it must hold what the cache that decodes into unstructured objects
+// and compacts them holds (with watch lists, and without), object for
+// object, through the initial lists and the watch events that follow:
+// updates, adds and deletes.
 func TestTheDirectCacheHoldsWhatTheUnstructuredCacheHolds(t *testing.T) {
 	for _, watchList := range []bool{true, false} {
-		t.Run(fmt.Sprintf("watch list %v", watchList), func(t *testing.T) {
+		t.Run(fmt.Sprintf("WatchListClient=%v", watchList), func(t *testing.T) {
 			clientfeaturestesting.SetFeatureDuringTest(t, clientfeatures.WatchListClient, watchList)
 			testDirectCache(t, fmt.Sprintf("direct-%v", watchList))
 		})
@@ -101,7 +103,8 @@ func testDirectCache(t *testing.T, ns string) {
 		examples.Store(ex.GetObjectKind().GroupVersionKind().Kind, fmt.Sprintf("%T", ex))
 		return toolscache.NewSharedIndexInformer(lw, ex, resync, idx)
 	}
-	direct, err := metrics.NewCache(allow)(env.Config, directOpts)
+	requests := &testenv.RequestCounter{}
+	direct, err := metrics.NewCache(allow)(requests.Config(env.Config), directOpts)
 	require.NoError(t, err)
 	full, err := fluxobj.NewCompactCache(env.Config, opts())
 	require.NoError(t, err)
@@ -179,6 +182,23 @@ func testDirectCache(t *testing.T, ns string) {
 		assert.Equal(t, "*fluxobj.Object", ex, "the %s informer was not made by the cache's NewInformer, of Objects", k.GVK.Kind)
 	}
 	assert.GreaterOrEqual(t, decoded.Load(), int64(4*len(directKinds)), "the direct cache's transform saw no decoded Objects")
+	// One list (not a watch) of each kind's collection, then a watch.
+	for _, k := range directKinds {
+		mapping, err := env.Client.RESTMapper().RESTMapping(k.GVK.GroupKind(), k.GVK.Version)
+		require.NoError(t, err)
+		lists, watches := 0, 0
+		for _, r := range requests.Since(0) {
+			if r.Method == "GET" && strings.HasSuffix(r.Path, "/"+mapping.Resource.Resource) {
+				if r.Watch {
+					watches++
+				} else {
+					lists++
+				}
+			}
+		}
+		assert.Equal(t, 1, lists, "%s: lists by the direct cache", k.GVK.Kind)
+		assert.GreaterOrEqual(t, watches, 1, "%s: watches by the direct cache", k.GVK.Kind)
+	}
 	for _, k := range directKinds {
 		_, ok := dl.Drain(ctx, k.GVK)
 		require.True(t, ok, "%s: the direct cache's lister does not track its keys", k.GVK.Kind)
