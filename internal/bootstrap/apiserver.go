@@ -340,7 +340,21 @@ func (m *APIServerMonitor) listerWatcher(lw toolscache.ListerWatcher, kind strin
 	if orig, ok := lw.(*toolscache.ListWatch); ok {
 		gatedLW.DisableChunking = orig.DisableChunking
 	}
-	// A ListerWatcher that lists rather than asks for a watch list (the
-	// Flux kinds' direct ones) keeps doing so.
-	return toolscache.ToListWatcherWithWatchListSemantics(gatedLW, lw)
+	return listsThenWatches{gatedLW}
 }
+
+// listsThenWatches is a ListerWatcher whose informer lists, then watches,
+// instead of asking for a watch list (client-go's WatchListClient, on by
+// default): a watch list ends with a bookmark that the API server's watch
+// cache sends on its bookmark timer, every 1 to 1.25 s, where a list from
+// the watch cache ends with its last object. A binary's first report reads
+// several kinds in turn (Nodes, Deployments, the Flux kinds, FluxInstances),
+// and each informer waited up to that long to sync. The lists the binaries
+// make are small (one namespace, a label), or are those of the Flux kinds,
+// which fluxobj decodes item by item as they arrive.
+type listsThenWatches struct {
+	*toolscache.ListWatch
+}
+
+// IsWatchListSemanticsUnSupported tells client-go's reflector to list.
+func (listsThenWatches) IsWatchListSemanticsUnSupported() bool { return true }

@@ -286,16 +286,9 @@ func TestAListOfAKindNotServedYetWaitsForIt(t *testing.T) {
 	}
 }
 
-// listsOnly is a ListerWatcher that asks its reflector to list rather than
-// ask for a watch list, as the Flux kinds' direct ones do.
-type listsOnly struct{ *toolscache.ListWatch }
-
-func (listsOnly) IsWatchListSemanticsUnSupported() bool { return true }
-
-// The monitor's wrapper keeps what the ListerWatcher it wraps says of watch
-// lists: without it, the Flux kinds' informers would ask for watch lists,
-// whose last bookmark waits for the API server's bookmark timer.
-func TestTheWrappedListerWatcherKeepsItsWatchListChoice(t *testing.T) {
+// The binaries' informers list, then watch: a watch list waits for the API
+// server's bookmark timer (up to 1.25 s) before its informer syncs.
+func TestTheInformersListInsteadOfAskingForWatchLists(t *testing.T) {
 	m, _ := newTestMonitor(t, &fakeAPIServer{})
 	inner := &toolscache.ListWatch{
 		ListWithContextFunc: func(context.Context, metav1.ListOptions) (runtime.Object, error) {
@@ -305,10 +298,7 @@ func TestTheWrappedListerWatcherKeepsItsWatchListChoice(t *testing.T) {
 			return watch.NewFake(), nil
 		},
 	}
-	if !watchlist.DoesClientNotSupportWatchListSemantics(m.listerWatcher(listsOnly{inner}, "GitRepository")) {
-		t.Error("a ListerWatcher that lists is wrapped into one that asks for watch lists")
-	}
-	if watchlist.DoesClientNotSupportWatchListSemantics(m.listerWatcher(inner, "GitRepository")) {
-		t.Error("a ListerWatcher that may ask for watch lists is wrapped into one that may not")
+	if !watchlist.DoesClientNotSupportWatchListSemantics(m.listerWatcher(inner, "GitRepository")) {
+		t.Error("the wrapped ListerWatcher lets its reflector ask for watch lists")
 	}
 }

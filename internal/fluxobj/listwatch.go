@@ -169,7 +169,8 @@ func (f *directInformers) newInformer(lw toolscache.ListerWatcher, example runti
 // list ends with a bookmark that the API server's watch cache sends on its
 // bookmark timer, up to 1.25 s after the last object, where a list from the
 // watch cache ends with its last object. The list is decoded as it arrives,
-// as a watch list is, so it holds no more memory.
+// as a watch list is, so it holds no more memory. (The binaries' bootstrap
+// makes every informer list; this makes the Flux kinds' list elsewhere too.)
 type listThenWatch struct {
 	*toolscache.ListWatch
 }
