@@ -6,6 +6,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -13,6 +14,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 )
 
 // store returns the informer store of a Flux kind, started and synced (the
@@ -25,11 +27,12 @@ func store(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind) (too
 	return sii.GetIndexer(), nil
 }
 
-// informer returns the informer of a Flux kind, started and synced.
+// informer returns the informer of a Flux kind, started and, unless opts
+// say otherwise, synced.
 func informer(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind, opts ...cache.InformerGetOption) (toolscache.SharedIndexInformer, error) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
-	inf, err := c.GetInformer(ctx, u, opts...)
+	inf, err := getInformer(ctx, c, u, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -38,6 +41,32 @@ func informer(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind, o
 		return nil, fmt.Errorf("the %s informer is a %T, not a client-go shared index informer", gvk.Kind, inf)
 	}
 	return sii, nil
+}
+
+// getInformer is c.GetInformer, whose wait for the informer to sync (unless
+// opts say not to wait) ends when the informer syncs: controller-runtime's
+// polls every 100 ms, which a first report, reading kind after kind through
+// informers made on first use, paid for each.
+func getInformer(ctx context.Context, c cache.Cache, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error) {
+	var o cache.InformerGetOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.BlockUntilSynced != nil && !*o.BlockUntilSynced {
+		return c.GetInformer(ctx, obj, opts...)
+	}
+	inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, err
+	}
+	if sc, ok := inf.(interface{ HasSyncedChecker() toolscache.DoneChecker }); ok {
+		select {
+		case <-sc.HasSyncedChecker().Done():
+		case <-ctx.Done():
+		}
+	}
+	// Synced, it returns at once; otherwise it fails as it would have.
+	return c.GetInformer(ctx, obj, opts...)
 }
 
 // listObjects returns the cached Objects of a kind, in namespace when it is
@@ -96,12 +125,53 @@ func getObject(ctx context.Context, c cache.Cache, gvk schema.GroupVersionKind, 
 // Object.Unstructured returns it; everything else goes to the cache.
 type CompactCache struct {
 	cache.Cache
+	// Scheme tells the kinds of typed lists, whose informers a List waits
+	// for without polling; without it, those waits poll.
+	Scheme *runtime.Scheme
+}
+
+// GetInformer implements cache.Informers; its wait for the informer to
+// sync ends when the informer syncs, without polling.
+func (c *CompactCache) GetInformer(ctx context.Context, obj client.Object, opts ...cache.InformerGetOption) (cache.Informer, error) {
+	return getInformer(ctx, c.Cache, obj, opts...)
+}
+
+// synced waits, without polling, for the informer of obj, made if need be,
+// to sync; the read that follows then finds it synced. An error is left to
+// that read to report.
+func (c *CompactCache) synced(ctx context.Context, obj client.Object) {
+	_, _ = getInformer(ctx, c.Cache, obj)
+}
+
+// itemOf returns an empty object of the kind of the items of list, to get
+// their informer; nil when that cannot be told.
+func (c *CompactCache) itemOf(list client.ObjectList) client.Object {
+	if c.Scheme == nil {
+		return nil
+	}
+	gvk, err := apiutil.GVKForObject(list, c.Scheme)
+	if err != nil {
+		return nil
+	}
+	gvk.Kind = trimList(gvk.Kind)
+	if _, ok := list.(*metav1.PartialObjectMetadataList); ok {
+		m := &metav1.PartialObjectMetadata{}
+		m.SetGroupVersionKind(gvk)
+		return m
+	}
+	obj, err := c.Scheme.New(gvk)
+	if err != nil {
+		return nil
+	}
+	co, _ := obj.(client.Object)
+	return co
 }
 
 // Get implements client.Reader.
 func (c *CompactCache) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
+		c.synced(ctx, obj)
 		return c.Cache.Get(ctx, key, obj, opts...)
 	}
 	o, err := getObject(ctx, c.Cache, u.GroupVersionKind(), key)
@@ -117,6 +187,9 @@ func (c *CompactCache) Get(ctx context.Context, key client.ObjectKey, obj client
 func (c *CompactCache) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	ul, ok := list.(*unstructured.UnstructuredList)
 	if !ok {
+		if item := c.itemOf(list); item != nil {
+			c.synced(ctx, item)
+		}
 		return c.Cache.List(ctx, list, opts...)
 	}
 	var lo client.ListOptions
@@ -156,5 +229,5 @@ func NewCompactCache(config *rest.Config, opts cache.Options) (cache.Cache, erro
 	if err != nil {
 		return nil, err
 	}
-	return &CompactCache{Cache: c}, nil
+	return &CompactCache{Cache: c, Scheme: opts.Scheme}, nil
 }
