@@ -77,7 +77,7 @@ func TestDistributionManagedBy(t *testing.T) {
 func TestTransformKeepsOnlyWhatTheReportReads(t *testing.T) {
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-		"metadata": map[string]any{"name": "a", "namespace": "b", "uid": "u", "labels": map[string]any{"x": "y"},
+		"metadata": map[string]any{"name": "a", "namespace": "b", "uid": "u", "resourceVersion": "7", "labels": map[string]any{"x": "y"},
 			"annotations": map[string]any{"big": "value"}, "managedFields": []any{map[string]any{"manager": "m"}}},
 		"spec": map[string]any{"url": "https://x", "suspend": true, "secretRef": map[string]any{"name": "s"}, "ignore": []any{"a"}},
 		"status": map[string]any{
@@ -115,6 +115,19 @@ func TestTransformKeepsOnlyWhatTheReportReads(t *testing.T) {
 	}
 	if got := StatsOf([]*fluxobj.Object{c}).TotalSize; got != "3 B" {
 		t.Errorf("the artifact size is lost: %q", got)
+	}
+	if c.UID != "" || c.ResourceVersion != "" {
+		t.Errorf("the UID %q and resource version %q are kept; the report reads neither", c.UID, c.ResourceVersion)
+	}
+	// An Object decoded straight from the API server's JSON loses them too.
+	direct := &fluxobj.Object{}
+	direct.Name, direct.UID, direct.ResourceVersion = "a", "u", "7"
+	out, err = Transform(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := out.(*fluxobj.Object); d.UID != "" || d.ResourceVersion != "" || d.Name != "a" {
+		t.Errorf("a decoded Object keeps UID %q, resource version %q, name %q", d.UID, d.ResourceVersion, d.Name)
 	}
 }
 

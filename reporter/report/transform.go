@@ -19,12 +19,18 @@ var NewCache = fluxobj.NewCompactCacheFor(compactor)
 
 // Transform is a cache transform that drops from every cached object what the
 // report never reads: managed fields always; the schemas of CRDs; and Flux
-// objects become compact fluxobj.Objects, a few hundred bytes each.
+// objects become compact fluxobj.Objects, a few hundred bytes each, without
+// their UID and resource version.
 func Transform(in any) (any, error) {
 	if out, ok := compactor.Transform(in); ok {
-		return out, nil
+		in = out
 	}
 	switch obj := in.(type) {
+	case *fluxobj.Object:
+		// Nothing in the report reads them: ~56 bytes per object, 2.8 MB
+		// at 50,000 objects. The informer has read the resource version
+		// of the event already.
+		obj.UID, obj.ResourceVersion = "", ""
 	case *apiextensionsv1.CustomResourceDefinition:
 		obj.SetManagedFields(nil)
 		obj.Annotations = nil
