@@ -106,6 +106,9 @@ func (r *FluxReportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return err
 	}
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		// The Flux kinds' initial lists start now, while the controller
+		// waits for its sources, rather than in the first report.
+		go r.Computer.StartInformers(ctx)
 		// Leader only (a RunnableFunc needs leader election): create the
 		// report so that the watch above picks it up, retrying until it works.
 		_ = wait.PollUntilContextCancel(ctx, 10*time.Second, true, func(ctx context.Context) (bool, error) {

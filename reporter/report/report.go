@@ -216,6 +216,22 @@ func distribution(kinds []fluxKind) apiv1.FluxDistributionStatus {
 	return d
 }
 
+// StartInformers starts the informers of the Flux kinds the cluster serves,
+// without waiting for them: called as the manager starts, their initial
+// lists run while the controller waits for its own caches, and the first
+// report finds them read or being read. What fails is for the report to say.
+func (c *Computer) StartInformers(ctx context.Context) {
+	kinds, err := c.fluxKinds(ctx)
+	if err != nil {
+		return
+	}
+	gvks := make([]schema.GroupVersionKind, len(kinds))
+	for i, k := range kinds {
+		gvks[i] = k.gvk
+	}
+	c.kinds().Start(ctx, gvks)
+}
+
 func (c *Computer) reconcilers(ctx context.Context, kinds []fluxKind, res *Result) []apiv1.FluxReconcilerStatus {
 	out := make([]apiv1.FluxReconcilerStatus, 0, len(kinds))
 	gvks := make([]schema.GroupVersionKind, len(kinds))

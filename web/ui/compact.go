@@ -28,7 +28,16 @@ const (
 const MaxMessage = 240
 
 // compactor makes the UI's Objects.
-var compactor = &fluxobj.Compactor{Static: fluxobj.IsStatic, Extract: extract}
+var compactor = &fluxobj.Compactor{Static: fluxobj.IsStatic, Extract: extract, Paths: append([][]string{
+	{"status", "conditions", "*", "message"},
+	{"status", "lastAttemptedRevision"}, {"status", "lastAppliedRevision"}, {"status", "artifact", "revision"},
+	{"spec", "chartRef"}, {"spec", "chart", "spec", "sourceRef"}, {"spec", "imageRepositoryRef"}, {"spec", "sourceRef"},
+}, fluxobj.StaticPaths...)}
+
+// NewCache is the web UI's NewCache: its informers of Flux kinds decode
+// straight into the compactor's Objects, reading only the fields extract
+// and the Compactor read (the Paths above).
+var NewCache = fluxobj.NewCompactCacheFor(compactor)
 
 // NewTransform returns the cache transform of the web UI: every Flux object
 // becomes a fluxobj.Object holding its kind, namespace, name and creation
@@ -41,11 +50,12 @@ func NewTransform() cache.TransformFunc {
 	c := compactor
 	return func(in any) (any, error) {
 		if out, ok := c.Transform(in); ok {
-			o := out.(*fluxobj.Object)
-			o.UID, o.ResourceVersion = "", ""
-			return o, nil
+			in = out
 		}
-		if obj, ok := in.(metav1.Object); ok {
+		switch obj := in.(type) {
+		case *fluxobj.Object: // compacted above, or decoded as one
+			obj.UID, obj.ResourceVersion = "", ""
+		case metav1.Object:
 			obj.SetManagedFields(nil)
 		}
 		return in, nil

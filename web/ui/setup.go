@@ -59,7 +59,7 @@ func ConfigureManager(namespace string, mo *ctrl.Options) {
 		&apiv1.FluxInstance{}: {Namespaces: map[string]cache.Config{namespace: {}}},
 		&apiv1.FluxReport{}:   {Namespaces: map[string]cache.Config{namespace: {}}},
 	}
-	mo.NewCache = fluxobj.NewCompactCache
+	mo.NewCache = NewCache
 }
 
 // Setup adds the UI's server to mgr, and a runnable that keeps the
