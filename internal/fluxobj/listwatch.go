@@ -57,8 +57,12 @@ func NewCompactCacheFor(c *Compactor) func(*rest.Config, cache.Options) (cache.C
 			}
 			cfg := dynamic.ConfigFor(config)
 			cfg.GroupVersion = nil
-			// Watches are not rate limited (client-go's own watches are
-			// not either); a list only when a watch list is refused.
+			// JSON, which the Decoder reads, even where client-go's CBOR
+			// feature gates would ask for CBOR.
+			cfg.ContentType, cfg.AcceptContentTypes = "application/json", "application/json"
+			// Not rate limited, as client-go's own watches are not: one
+			// list and one watch per kind at start, again only when a
+			// watch ends.
 			cfg.RateLimiter = flowcontrol.NewFakeAlwaysRateLimiter()
 			if f.client, err = rest.UnversionedRESTClientForConfigAndClient(cfg, opts.HTTPClient); err != nil {
 				return nil, fmt.Errorf("could not create the REST client of Flux kinds: %w", err)
